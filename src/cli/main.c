@@ -1,0 +1,2 @@
+/* placeholder until the cli lands */
+int main(void) { return 0; }
