@@ -258,10 +258,16 @@ enum store_rename_flags {
 };
 
 /*
- * Told about each key a rename moved (old_oid -> new_oid), and about a key
- * it replaced (old_oid = the replaced key, new_oid = 0). Called by the
- * committer after the commit succeeded, before store_rename() returns, in
- * parent-before-child order. Must not call back into the store.
+ * How a rename re-points whoever holds oids (the fs layer's inodes). Called
+ * by the committer after the commit succeeded, before store_rename()
+ * returns, once per pair, and must not call back into the store:
+ *  - fn(old, new): the content that was key old is now key new (for a
+ *    folder rename, once per key moved, parent before child);
+ *  - fn(old, 0): key old was replaced by the rename (its name now holds
+ *    other content): whoever held old holds an unlinked inode now. This
+ *    comes before the fn(x, old) that moves content onto that key.
+ * With RENAME_EXCHANGE, fn(a, b) and fn(b, a) both come: apply the whole
+ * set of remaps of one rename as one step (look every holder up first).
  */
 typedef void (*store_remap_fn)(void *arg, uint64_t old_oid, uint64_t new_oid);
 
