@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""test_posix - what ordinary programs do in a directory must behave as on a
+local disk (issue 2, second bullet), checked through a real crrfs mount.
+
+Design choice: each test gets its own fresh mount (MountTestCase), so a
+daemon error or crash is charged to the test that caused it, and in the
+'nocache' variant the kernel asks the daemon for every attribute.
+"""
+
+import errno
+import mmap
+import os
+import stat
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crrfs_harness as h  # noqa: E402
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+class Posix(h.MountTestCase):
+
+    def test_create_read_write(self):
+        p = self.m.p("a.txt")
+        h.write_file(p, b"hello world\n")
+        self.assertEqual(h.read_file(p), b"hello world\n")
+        st = os.stat(p)
+        self.assertTrue(stat.S_ISREG(st.st_mode))
+        self.assertEqual(st.st_size, 12)
+        self.assertIn("a.txt", os.listdir(self.m.mnt))
+        # overwrite in place without truncation
+        fd = os.open(p, os.O_WRONLY)
+        os.pwrite(fd, b"HELLO", 0)
+        os.close(fd)
+        self.assertEqual(h.read_file(p), b"HELLO world\n")
+
+    def test_append_two_fds(self):
+        p = self.m.p("log")
+        h.write_file(p, b"start\n")
+        a = os.open(p, os.O_WRONLY | os.O_APPEND)
+        b = os.open(p, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(a, b"a1\n")
+            os.write(b, b"b1\n")
+            os.write(a, b"a2\n")
+            os.write(b, b"b2\n")
+        finally:
+            os.close(a)
+            os.close(b)
+        self.assertEqual(h.read_file(p), b"start\na1\nb1\na2\nb2\n")
+
+    def test_random_and_sparse_writes(self):
+        p = self.m.p("sparse")
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.pwrite(fd, b"end", 10 * MiB)
+            os.pwrite(fd, b"mid", 3 * MiB + 17)
+            os.pwrite(fd, b"begin", 0)
+            self.assertEqual(os.pread(fd, 5, 0), b"begin")
+            self.assertEqual(os.pread(fd, 10, 3 * MiB + 12),
+                             b"\0" * 5 + b"mid" + b"\0\0")
+        finally:
+            os.close(fd)
+        st = os.stat(p)
+        self.assertEqual(st.st_size, 10 * MiB + 3)
+        self.assertLess(st.st_blocks * 512, st.st_size,
+                        "sparse file should use fewer blocks than its size")
+        data = h.read_file(p)
+        self.assertEqual(len(data), 10 * MiB + 3)
+        self.assertEqual(data[:5], b"begin")
+        self.assertEqual(data[3 * MiB + 17:3 * MiB + 20], b"mid")
+        self.assertEqual(data[-3:], b"end")
+        self.assertEqual(data.count(b"\0"), len(data) - 11)
+
+    def test_truncate_down_up(self):
+        p = self.m.p("t")
+        h.write_file(p, b"abcdefghij")
+        os.truncate(p, 3)
+        self.assertEqual(os.stat(p).st_size, 3)
+        self.assertEqual(h.read_file(p), b"abc")
+        os.truncate(p, 8)
+        self.assertEqual(h.read_file(p), b"abc" + b"\0" * 5)
+        # ftruncate through an open fd, crossing a 128 KiB chunk boundary
+        fd = os.open(p, os.O_RDWR)
+        try:
+            os.pwrite(fd, b"x" * (300 * 1024), 0)
+            os.ftruncate(fd, 200 * 1024 + 5)
+            os.ftruncate(fd, 400 * 1024)
+            self.assertEqual(os.fstat(fd).st_size, 400 * 1024)
+            got = os.pread(fd, 400 * 1024, 0)
+        finally:
+            os.close(fd)
+        self.assertEqual(got, b"x" * (200 * 1024 + 5)
+                         + b"\0" * (200 * 1024 - 5))
+        self.assertEqual(h.read_file(p), got)
+        # O_TRUNC
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        os.close(fd)
+        self.assertEqual(os.stat(p).st_size, 0)
+
+    def test_o_excl(self):
+        p = self.m.p("excl")
+        fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        self.assertErrno(errno.EEXIST, os.open, p,
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600)
+
+    def test_over_4gib(self):
+        p = self.m.p("big")
+        off = 5 * GiB
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.pwrite(fd, b"far away", off)
+            os.pwrite(fd, b"near 4G", 4 * GiB - 3)
+        finally:
+            os.close(fd)
+        st = os.stat(p)
+        self.assertEqual(st.st_size, off + 8)
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            self.assertEqual(os.pread(fd, 8, off), b"far away")
+            self.assertEqual(os.pread(fd, 7, 4 * GiB - 3), b"near 4G")
+            self.assertEqual(os.pread(fd, 16, 2 * GiB), b"\0" * 16)
+            self.assertEqual(os.pread(fd, 100, off + 4), b"away")
+        finally:
+            os.close(fd)
+        self.assertLess(st.st_blocks * 512, 64 * MiB)
+
+    def test_mkdir_rmdir(self):
+        d = self.m.p("d")
+        os.mkdir(d, 0o750)
+        st = os.stat(d)
+        self.assertTrue(stat.S_ISDIR(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o750)
+        self.assertErrno(errno.EEXIST, os.mkdir, d)
+        os.mkdir(os.path.join(d, "sub"))
+        h.write_file(os.path.join(d, "sub", "f"), b"x")
+        self.assertErrno(errno.ENOTEMPTY, os.rmdir, d)
+        self.assertErrno(errno.ENOTEMPTY, os.rmdir, os.path.join(d, "sub"))
+        self.assertErrno(errno.ENOTDIR, os.rmdir, os.path.join(d, "sub", "f"))
+        os.unlink(os.path.join(d, "sub", "f"))
+        os.rmdir(os.path.join(d, "sub"))
+        self.assertEqual(os.listdir(d), [])
+        os.rmdir(d)
+        self.assertFalse(os.path.exists(d))
+        self.assertNotIn("d", os.listdir(self.m.mnt))
+        # a folder can be made again after rmdir
+        os.mkdir(d)
+        self.assertTrue(os.path.isdir(d))
+
+    def test_rename_file(self):
+        a, b = self.m.p("a"), self.m.p("b")
+        h.write_file(a, b"content a")
+        os.rename(a, b)
+        self.assertFalse(os.path.exists(a))
+        self.assertEqual(h.read_file(b), b"content a")
+        self.assertEqual(sorted(os.listdir(self.m.mnt)), ["b"])
+        # over an existing target
+        h.write_file(a, b"new a")
+        os.rename(a, b)
+        self.assertEqual(h.read_file(b), b"new a")
+        self.assertEqual(sorted(os.listdir(self.m.mnt)), ["b"])
+        # into another directory
+        os.mkdir(self.m.p("d"))
+        os.rename(b, self.m.p("d", "c"))
+        self.assertEqual(h.read_file(self.m.p("d", "c")), b"new a")
+        self.assertEqual(os.listdir(self.m.p("d")), ["c"])
+
+    def test_rename_dir_with_contents(self):
+        os.makedirs(self.m.p("src", "x", "y"))
+        h.write_file(self.m.p("src", "top"), b"top")
+        h.write_file(self.m.p("src", "x", "mid"), b"mid")
+        h.write_file(self.m.p("src", "x", "y", "deep"), b"deep")
+        os.rename(self.m.p("src"), self.m.p("dst"))
+        self.assertFalse(os.path.exists(self.m.p("src")))
+        self.assertEqual(h.read_file(self.m.p("dst", "top")), b"top")
+        self.assertEqual(h.read_file(self.m.p("dst", "x", "mid")), b"mid")
+        self.assertEqual(h.read_file(self.m.p("dst", "x", "y", "deep")),
+                         b"deep")
+        self.assertEqual(sorted(os.listdir(self.m.p("dst"))), ["top", "x"])
+        self.assertEqual(sorted(os.listdir(self.m.p("dst", "x"))),
+                         ["mid", "y"])
+        # the old names are gone at every level
+        self.assertFalse(os.path.exists(self.m.p("src", "x", "mid")))
+        # write through the new path, and create where the old one was
+        h.write_file(self.m.p("dst", "x", "y", "deep"), b"deeper")
+        self.assertEqual(h.read_file(self.m.p("dst", "x", "y", "deep")),
+                         b"deeper")
+        os.mkdir(self.m.p("src"))
+        self.assertEqual(os.listdir(self.m.p("src")), [])
+        # over an existing empty dir; not over a non-empty one
+        os.rename(self.m.p("dst"), self.m.p("src"))
+        self.assertEqual(h.read_file(self.m.p("src", "top")), b"top")
+        os.makedirs(self.m.p("full", "z"))
+        self.assertErrno((errno.ENOTEMPTY, errno.EEXIST), os.rename,
+                         self.m.p("src"), self.m.p("full"))
+        # a folder into itself
+        self.assertErrno(errno.EINVAL, os.rename, self.m.p("src"),
+                         self.m.p("src", "x", "inside"))
+
+    def test_rename_noreplace(self):
+        a, b, c = self.m.p("a"), self.m.p("b"), self.m.p("c")
+        h.write_file(a, b"A")
+        h.write_file(b, b"B")
+        try:
+            h.renameat2(a, c, h.RENAME_NOREPLACE)
+        except OSError as e:
+            if e.errno == errno.EINVAL:
+                self.skipTest("kernel refuses RENAME_NOREPLACE on FUSE")
+            raise
+        self.assertEqual(h.read_file(c), b"A")
+        self.assertFalse(os.path.exists(a))
+        self.assertErrno(errno.EEXIST, h.renameat2, c, b, h.RENAME_NOREPLACE)
+        self.assertEqual(h.read_file(b), b"B")
+        self.assertEqual(h.read_file(c), b"A")
+
+    def test_rename_exchange(self):
+        a, b = self.m.p("a"), self.m.p("b")
+        h.write_file(a, b"AAAA")
+        h.write_file(b, b"BB")
+        try:
+            h.renameat2(a, b, h.RENAME_EXCHANGE)
+        except OSError as e:
+            if e.errno == errno.EINVAL:
+                self.skipTest("kernel refuses RENAME_EXCHANGE on FUSE")
+            raise
+        self.assertEqual(h.read_file(a), b"BB")
+        self.assertEqual(h.read_file(b), b"AAAA")
+        self.assertEqual(os.stat(a).st_size, 2)
+        self.assertEqual(os.stat(b).st_size, 4)
+        self.assertErrno(errno.ENOENT, h.renameat2, a, self.m.p("nope"),
+                         h.RENAME_EXCHANGE)
+
+    def test_unlink_open_file(self):
+        p = self.m.p("victim")
+        h.write_file(p, b"still here")
+        fd = os.open(p, os.O_RDWR)
+        try:
+            os.unlink(p)
+            self.assertFalse(os.path.exists(p))
+            self.assertNotIn("victim", os.listdir(self.m.mnt))
+            self.assertEqual(os.pread(fd, 100, 0), b"still here")
+            os.pwrite(fd, b"STILL", 0)
+            self.assertEqual(os.pread(fd, 100, 0), b"STILL here")
+            self.assertEqual(os.fstat(fd).st_size, 10)
+        finally:
+            os.close(fd)
+        # the close that sealed nothing must not resurrect it
+        self.assertFalse(os.path.exists(p))
+        self.assertNotIn("victim", os.listdir(self.m.mnt))
+        # a new file of the same name is independent
+        h.write_file(p, b"new")
+        self.assertEqual(h.read_file(p), b"new")
+
+    def test_symlink(self):
+        os.symlink("target/of/link", self.m.p("ln"))
+        self.assertEqual(os.readlink(self.m.p("ln")), "target/of/link")
+        st = os.lstat(self.m.p("ln"))
+        self.assertTrue(stat.S_ISLNK(st.st_mode))
+        self.assertEqual(st.st_size, len("target/of/link"))
+        h.write_file(self.m.p("real"), b"real bytes")
+        os.symlink("real", self.m.p("ln2"))
+        self.assertEqual(h.read_file(self.m.p("ln2")), b"real bytes")
+        self.assertIn("ln", os.listdir(self.m.mnt))
+        os.unlink(self.m.p("ln"))
+        self.assertFalse(os.path.lexists(self.m.p("ln")))
+
+    def test_chmod_chown_utime(self):
+        p = self.m.p("f")
+        h.write_file(p, b"x")
+        os.chmod(p, 0o640)
+        self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o640)
+        os.chmod(p, 0o4755)
+        self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o4755)
+        if h.need_root():
+            os.chown(p, 1234, 5678)
+            st = os.stat(p)
+            self.assertEqual((st.st_uid, st.st_gid), (1234, 5678))
+        at, mt = 1000000000123456789, 1200000000987654321
+        os.utime(p, ns=(at, mt))
+        st = os.stat(p)
+        self.assertEqual(st.st_mtime_ns, mt)
+        self.assertEqual(st.st_atime_ns, at)
+        # utime on a directory too
+        os.mkdir(self.m.p("d"))
+        os.utime(self.m.p("d"), ns=(at, mt))
+        self.assertEqual(os.stat(self.m.p("d")).st_mtime_ns, mt)
+        # a write updates mtime to about now
+        h.write_file(p, b"y", "ab")
+        self.assertGreater(os.stat(p).st_mtime_ns, mt)
+
+    def test_statfs(self):
+        sv = os.statvfs(self.m.mnt)
+        self.assertGreater(sv.f_bsize, 0)
+        self.assertGreater(sv.f_blocks, 0)
+        self.assertLessEqual(sv.f_bavail, sv.f_blocks)
+        self.assertLessEqual(sv.f_bfree, sv.f_blocks)
+        self.assertGreaterEqual(sv.f_namemax, 255)
+
+    def test_fsync_fdatasync(self):
+        p = self.m.p("synced")
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+        try:
+            os.write(fd, b"one")
+            os.fsync(fd)
+            os.write(fd, b"two")
+            os.fdatasync(fd)
+            self.assertEqual(h.read_file(p), b"onetwo")
+        finally:
+            os.close(fd)
+        fd = os.open(self.m.mnt, os.O_RDONLY)
+        try:
+            os.fsync(fd)		# fsync of a directory
+        finally:
+            os.close(fd)
+        self.assertEqual(h.read_file(p), b"onetwo")
+
+    def test_mmap_read_write(self):
+        p = self.m.p("mm")
+        h.write_file(p, bytes(range(256)) * 64)	# 16 KiB
+        fd = os.open(p, os.O_RDWR)
+        try:
+            mm = mmap.mmap(fd, 16384)
+            self.assertEqual(mm[256:260], bytes([0, 1, 2, 3]))
+            mm[100:105] = b"MMAP!"
+            mm[9000:9004] = b"TAIL"
+            mm.flush()
+            mm.close()
+        finally:
+            os.close(fd)
+        data = h.read_file(p)
+        self.assertEqual(len(data), 16384)
+        self.assertEqual(data[100:105], b"MMAP!")
+        self.assertEqual(data[9000:9004], b"TAIL")
+        self.assertEqual(data[0:100], (bytes(range(256)) * 64)[0:100])
+        # read-only mapping of the result
+        with open(p, "rb") as f:
+            mm = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+            self.assertEqual(mm[100:105], b"MMAP!")
+            mm.close()
+
+    def test_xattrs(self):
+        p = self.m.p("x")
+        h.write_file(p, b"data")
+        os.setxattr(p, "user.foo", b"hello")
+        self.assertEqual(os.getxattr(p, "user.foo"), b"hello")
+        self.assertIn("user.foo", os.listxattr(p))
+        os.setxattr(p, "user.bar", b"")
+        self.assertEqual(os.getxattr(p, "user.bar"), b"")
+        self.assertErrno(errno.EEXIST, os.setxattr, p, "user.foo", b"z",
+                         os.XATTR_CREATE)
+        self.assertErrno(errno.ENODATA, os.setxattr, p, "user.none", b"z",
+                         os.XATTR_REPLACE)
+        os.setxattr(p, "user.foo", b"hello2", os.XATTR_REPLACE)
+        self.assertEqual(os.getxattr(p, "user.foo"), b"hello2")
+        # ERANGE on a short buffer, and size 0 gives the length
+        r, e = h.raw_getxattr(p, "user.foo", 1)
+        self.assertEqual((r, e), (-1, errno.ERANGE))
+        r, e = h.raw_getxattr(p, "user.foo", 0)
+        self.assertEqual(r, 6)
+        os.removexattr(p, "user.foo")
+        self.assertErrno(errno.ENODATA, os.getxattr, p, "user.foo")
+        self.assertNotIn("user.foo", os.listxattr(p))
+        self.assertErrno(errno.ENODATA, os.removexattr, p, "user.foo")
+        # user xattrs on a directory
+        os.mkdir(self.m.p("d"))
+        os.setxattr(self.m.p("d"), "user.dirattr", b"1")
+        self.assertEqual(os.getxattr(self.m.p("d"), "user.dirattr"), b"1")
+        # they stay across a later write
+        h.write_file(p, b"more", "ab")
+        self.assertEqual(os.getxattr(p, "user.bar"), b"")
+
+    def test_hard_link_refused(self):
+        h.write_file(self.m.p("f"), b"x")
+        self.assertErrno(errno.EPERM, os.link, self.m.p("f"), self.m.p("g"))
+        self.assertFalse(os.path.exists(self.m.p("g")))
+
+    def test_name_lengths(self):
+        n255 = "n" * 255
+        h.write_file(self.m.p(n255), b"long")
+        self.assertEqual(h.read_file(self.m.p(n255)), b"long")
+        self.assertIn(n255, os.listdir(self.m.mnt))
+        os.mkdir(self.m.p("d" * 255))
+        self.assertErrno(errno.ENAMETOOLONG, h.write_file,
+                         self.m.p("n" * 256), b"x")
+        self.assertErrno(errno.ENAMETOOLONG, os.mkdir, self.m.p("d" * 256))
+        self.assertErrno(errno.ENAMETOOLONG, os.rename, self.m.p(n255),
+                         self.m.p("r" * 256))
+        self.assertTrue(os.path.exists(self.m.p(n255)))
+
+    def test_non_utf8_names(self):
+        names = [b"caf\xe9", b"\xff\xfe\xfd", b"ok-\x80-\xc3(", b"\x01ctl"]
+        root = os.fsencode(self.m.mnt)
+        for i, n in enumerate(names):
+            h.write_file(os.path.join(root, n), b"n%d" % i)
+        os.mkdir(os.path.join(root, b"dir\xaa"))
+        h.write_file(os.path.join(root, b"dir\xaa", b"in\xbb"), b"inner")
+        listed = sorted(os.listdir(root))
+        self.assertEqual(listed, sorted(names + [b"dir\xaa"]))
+        for i, n in enumerate(names):
+            self.assertEqual(h.read_file(os.path.join(root, n)), b"n%d" % i)
+        self.assertEqual(os.listdir(os.path.join(root, b"dir\xaa")),
+                         [b"in\xbb"])
+        os.rename(os.path.join(root, names[0]), os.path.join(root, b"z\xfe"))
+        self.assertIn(b"z\xfe", os.listdir(root))
+
+    def test_many_files_listing(self):
+        d = self.m.p("many")
+        os.mkdir(d)
+        names = set("file-%04d-%s" % (i, "x" * (i % 50)) for i in range(1000))
+        for n in names:
+            fd = os.open(os.path.join(d, n), os.O_CREAT | os.O_WRONLY, 0o644)
+            os.close(fd)
+        listed = os.listdir(d)
+        self.assertEqual(len(listed), len(names), "duplicates or missing")
+        self.assertEqual(set(listed), names)
+        # scandir gives the right types, and it is stable on a second pass
+        kinds = {e.name: e.is_file() for e in os.scandir(d)}
+        self.assertTrue(all(kinds.values()))
+        self.assertEqual(sorted(os.listdir(d)), sorted(listed))
+
+
+if __name__ == "__main__":
+    h.main()
