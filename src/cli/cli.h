@@ -1,0 +1,146 @@
+/*
+ * cli.h - what the crrfs subcommands share: the command table, one-line
+ * errors, finding the crrfs mount a path lives in, reading a key's
+ * versions through the mount, and JSON output.
+ *
+ * Design: each subcommand is one file (cmd_*.c) with one entry point
+ * `int cmd_NAME(int argc, char **argv)` returning the exit status (0 ok,
+ * 1 failure, 2 bad usage). argv[0] is the subcommand's name. The commands
+ * that work on a mounted tree use only the public interface (the
+ * `.versions` directory and xattrs), as a script would: the CLI never
+ * needs a private channel into the daemon.
+ */
+#ifndef CRRFS_CLI_H
+#define CRRFS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "fs/fs.h"
+#include "util/vid.h"
+
+enum cli_exit { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* Entry points, one per cmd_*.c file. */
+int cmd_mount(int argc, char **argv);
+int cmd_mount_helper(int argc, char **argv);	/* argv[0] "mount.crrfs" */
+int cmd_versions(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+
+/*
+ * Mount options (-o), parsed into fs_opts plus the list handed to libfuse.
+ * Options may come in several -o arguments; later ones win.
+ */
+struct cli_mount_opts {
+	struct fs_opts fs;	/* fuse_opts is set by cli_mount_opts_finish */
+	char *pass;		/* malloc'ed "a,b,..." for libfuse, or NULL */
+	char *fuse;		/* malloc'ed; what fs.fuse_opts points at */
+	bool has_fsname;
+	bool has_subtype;
+};
+
+void cli_mount_opts_init(struct cli_mount_opts *m);
+
+/*
+ * Parse one comma-separated list. Unknown options are an error (a message
+ * is printed, -EINVAL returned), unless sloppy (mount -s): then they are
+ * skipped. -ENOMEM when out of memory.
+ */
+int cli_mount_opts_add(struct cli_mount_opts *m, const char *list,
+		       bool sloppy);
+
+/*
+ * Build m->fs.fuse_opts (adding "ro" when read-only, and fsname=STORE,
+ * subtype=crrfs unless given) and set m->fs.store_path / mountpoint.
+ * The strings must outlive m. 0 or -ENOMEM.
+ */
+int cli_mount_opts_finish(struct cli_mount_opts *m, const char *store,
+			  const char *mountpoint);
+void cli_mount_opts_release(struct cli_mount_opts *m);
+
+/* Print "crrfs: <message>" on stderr as one line. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "crrfs: <message>" and "Try 'crrfs CMD --help'." and return
+ * CLI_USAGE, so a caller can write `return cli_usage(...)`. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * The usage error for what getopt returned as c ('?' or ':', with an
+ * optstring starting with ':'): names the option. Returns CLI_USAGE.
+ */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+/*
+ * Make path absolute against the working directory, without touching the
+ * file system (the path may not exist yet). Removes "." components and
+ * repeated slashes; ".." is kept as it is. Returns a malloc'ed string or
+ * NULL (out of memory).
+ */
+char *cli_abspath(const char *path);
+
+/*
+ * Where a path in a crrfs mount is: the mount's root directory and the
+ * key (the path relative to the root, no leading slash). The last
+ * component need not exist (a deleted file); the directory holding it
+ * must. Both strings are malloc'ed and owned by the struct.
+ */
+struct cli_where {
+	char *root;
+	char *key;
+};
+
+/*
+ * Find the mount root by walking up from path's directory while the
+ * device stays the same, then check that ROOT/.versions exists.
+ * -ENOTDIR... as the lookups fail; -EXDEV when path is not inside a crrfs
+ * mount; -EINVAL when path names the root itself or ends in "." or "..".
+ */
+int cli_where_find(const char *path, struct cli_where *w);
+void cli_where_release(struct cli_where *w);
+
+/* ROOT/.versions/KEY, malloc'ed; NULL when out of memory. */
+char *cli_where_versions_dir(const struct cli_where *w);
+
+/* One version of a key, as the CLI shows it. */
+struct cli_version {
+	char vid[VID_LEN + 1];
+	int64_t created_ms;		/* creation time, ms since the epoch */
+	uint64_t size;
+	bool delete_marker;
+	bool current;			/* the newest (S3's IsLatest) */
+	bool has_sha;
+	char sha256[65];		/* hex, when has_sha */
+};
+
+/*
+ * Read every version of the key through ROOT/.versions/KEY/, oldest
+ * first, with its size and (when want_sha) its SHA-256. *out is a
+ * malloc'ed array of *n entries the caller frees. -ENOENT when the key
+ * has no history, -EISDIR when KEY names a folder (whose .versions
+ * directory lists children, not versions).
+ */
+int cli_versions_read(const struct cli_where *w, bool want_sha,
+		      struct cli_version **out, size_t *n);
+
+/* "2026-11-22T04:25:12.123Z" into out (24 characters and a NUL). */
+void cli_format_time(int64_t ms, char out[32]);
+
+/* Print versions as text or as a JSON array (key is escaped). */
+void cli_versions_print(FILE *f, const char *key,
+			const struct cli_version *v, size_t n, bool json);
+
+/*
+ * Write s (len bytes, any content) as a JSON string with its quotes.
+ * Valid UTF-8 passes through; '"', '\\' and control characters are
+ * escaped; each byte that is not part of valid UTF-8 is written as
+ * \u00XX, so the output is always valid JSON (a byte-exact round trip
+ * of such names is not possible in JSON).
+ */
+void cli_json_string(FILE *f, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * cmd_mount.c - `crrfs mount` and `mount.crrfs` (what mount(8) runs for
+ * fstab entries of type crrfs): check the arguments, then serve the mount
+ * in the foreground or as a daemon.
+ *
+ * Design: the daemon forks before anything is opened (LMDB and threads do
+ * not survive a fork), and the parent stays until the child says, over a
+ * pipe, that the mount is up or why it is not. So `crrfs mount` returning
+ * 0 means the mountpoint is really mounted, and a failure is reported on
+ * the caller's terminal, not only in syslog. The child keeps the caller's
+ * stderr until then, and prints its own error there before reporting.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+static const char mount_usage[] =
+	"usage: crrfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
+	"\n"
+	"Mount the versioned store STORE (a directory, created on first use)\n"
+	"on MOUNTPOINT. Returns once the mount is up; the daemon logs to\n"
+	"syslog. Unmount with 'fusermount3 -u MOUNTPOINT'.\n"
+	"\n"
+	"  -f, --foreground   stay in the foreground, log to stderr\n"
+	"  -d, --debug        libfuse debug output (implies -f)\n"
+	"  -o OPTIONS         comma-separated, may be repeated:\n"
+	"      allow_purge          rm in .versions permanently deletes a version\n"
+	"      sync                 every change is on disk before it returns\n"
+	"      sync_interval=MS     how often the index is synced (default 1000)\n"
+	"      amend_window=MS      attribute changes this soon after a write\n"
+	"                           amend that version (default 2000)\n"
+	"      attr_timeout=S       kernel attribute cache (default 1.0)\n"
+	"      entry_timeout=S      kernel name cache (default 1.0)\n"
+	"      threads=N            at most N FUSE worker threads\n"
+	"      nocreate             fail if STORE does not exist\n"
+	"      ro                   read-only mount\n"
+	"      allow_other, allow_root, default_permissions, fsname=, subtype=\n"
+	"                           as for any FUSE filesystem\n"
+	"  --rules FILE       replication rules (not available in this version)\n"
+	"  -h, --help         show this help\n";
+
+static const char helper_usage[] =
+	"usage: mount.crrfs STORE MOUNTPOINT [-sfnv] [-o OPTIONS]\n"
+	"\n"
+	"Called by mount(8) for fstab entries of type crrfs, e.g.\n"
+	"  /srv/store  /mnt/data  crrfs  defaults,allow_other  0  0\n"
+	"Options are those of 'crrfs mount'.\n"
+	"  -s  ignore unknown mount options (sloppy)\n"
+	"  -f  check the arguments, do not mount (fake)\n"
+	"  -n  accepted, has no effect (there is no mtab to update)\n"
+	"  -v  say what was mounted\n";
+
+/* What the daemon's child reports through the pipe, once. */
+struct mount_ctx {
+	const char *store;
+	const char *mountpoint;
+	int fd;			/* write end of the pipe, -1 in foreground */
+	bool reported;
+};
+
+static void mount_say_error(const struct mount_ctx *c, int err)
+{
+	if (err == -EBUSY)
+		cli_err("cannot mount '%s': store is in use by another crrfs "
+			"process", c->store);
+	else
+		cli_err("cannot mount '%s' on '%s': %s", c->store,
+			c->mountpoint, strerror(-err));
+}
+
+/* Called by fs_run() once the mount is up (err 0) or has failed. */
+static void mount_ready(void *arg, int err)
+{
+	struct mount_ctx *c = arg;
+	int null;
+
+	if (c->reported)
+		return;
+	c->reported = true;
+	if (err)
+		mount_say_error(c, err);
+	if (c->fd < 0)
+		return;
+	/* The parent exits when it reads this; nothing to do if it is
+	 * already gone (SIGPIPE is ignored). */
+	if (write(c->fd, &err, sizeof(err)) != sizeof(err))
+		log_warn("cannot report to the parent process: %s",
+			 strerror(errno));
+	close(c->fd);
+	c->fd = -1;
+	if (err)
+		return;
+	/* Detach from the terminal; messages go to syslog from now on. */
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		close(null);
+	}
+}
+
+static int mount_serve(struct cli_mount_opts *m, struct mount_ctx *c)
+{
+	int rc = fs_run(&m->fs, mount_ready, c);
+
+	/* fs_run promises ready; report anyway if it failed before. */
+	if (!c->reported)
+		mount_ready(c, rc ? rc : -EIO);
+	return rc ? CLI_FAIL : CLI_OK;
+}
+
+/* Parent side: wait for the child's word. */
+static int mount_wait(pid_t pid, int fd, const struct mount_ctx *c)
+{
+	int err = 0, status = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n == sizeof(err) && err == 0)
+		return CLI_OK;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != sizeof(err)) {
+		if (WIFSIGNALED(status))
+			cli_err("cannot mount '%s' on '%s': the daemon was "
+				"killed by signal %d", c->store, c->mountpoint,
+				WTERMSIG(status));
+		else
+			cli_err("cannot mount '%s' on '%s': the daemon exited "
+				"before the mount was up", c->store,
+				c->mountpoint);
+	}
+	return CLI_FAIL;
+}
+
+static int mount_daemon(struct cli_mount_opts *m, struct mount_ctx *c)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		cli_err("cannot mount '%s': pipe: %s", c->store,
+			strerror(errno));
+		return CLI_FAIL;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		cli_err("cannot mount '%s': fork: %s", c->store,
+			strerror(errno));
+		close(fds[0]);
+		close(fds[1]);
+		return CLI_FAIL;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		return mount_wait(pid, fds[0], c);
+	}
+	close(fds[0]);
+	c->fd = fds[1];
+	setsid();
+	if (chdir("/") < 0)
+		log_warn("cannot change directory to '/': %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	log_setup("crrfs", 1, LOG_LVL_INFO);
+	exit(mount_serve(m, c));
+}
+
+/* Is path the mount point of a FUSE mount already? From mountinfo. */
+static bool mount_is_fuse_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *p;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char mnt[4096], type[256], *dst = mnt;
+
+		/* id parent maj:min root MOUNTPOINT opts ... - TYPE ... */
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		p = strstr(line, " - ");
+		if (!p || sscanf(p + 3, "%255s", type) != 1)
+			continue;
+		/* Undo the octal escapes of spaces and such (\040). */
+		for (char *s = mnt; *s; s++) {
+			if (s[0] == '\\' && s[1] && s[2] && s[3]) {
+				*dst++ = (char)((s[1] - '0') << 6 |
+						(s[2] - '0') << 3 | (s[3] - '0'));
+				s += 3;
+			} else {
+				*dst++ = *s;
+			}
+		}
+		*dst = '\0';
+		found = !strcmp(mnt, path) && !strncmp(type, "fuse", 4);
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* Absolute paths, and the checks that give clear errors up front. */
+static int mount_paths(const char *store, const char *mnt, char **store_abs,
+		       char **mnt_abs)
+{
+	struct stat st;
+	size_t len;
+
+	*mnt_abs = NULL;
+	*store_abs = realpath(store, NULL);
+	if (!*store_abs && errno == ENOENT)
+		*store_abs = cli_abspath(store);	/* created on mount */
+	if (!*store_abs) {
+		cli_err("cannot open store '%s': %s", store, strerror(errno));
+		return CLI_FAIL;
+	}
+	*mnt_abs = realpath(mnt, NULL);
+	if (!*mnt_abs || stat(*mnt_abs, &st) < 0) {
+		if (errno == ENOTCONN)
+			cli_err("cannot mount on '%s': %s (a mount whose daemon "
+				"died; 'fusermount3 -u %s' clears it)", mnt,
+				strerror(errno), mnt);
+		else
+			cli_err("cannot mount on '%s': %s", mnt,
+				strerror(errno));
+		return CLI_FAIL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cli_err("cannot mount on '%s': %s", mnt, strerror(ENOTDIR));
+		return CLI_FAIL;
+	}
+	if (mount_is_fuse_mounted(*mnt_abs)) {
+		cli_err("cannot mount on '%s': a FUSE filesystem is already "
+			"mounted there", mnt);
+		return CLI_FAIL;
+	}
+	len = strlen(*mnt_abs);
+	if (!strncmp(*store_abs, *mnt_abs, len) &&
+	    ((*store_abs)[len] == '/' || (*store_abs)[len] == '\0' ||
+	     len == 1)) {
+		cli_err("cannot mount '%s' on '%s': the store would be inside "
+			"its own mount", store, mnt);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int mount_start(struct cli_mount_opts *m, const char *store,
+		       const char *mnt, bool foreground, bool fake)
+{
+	char *store_abs = NULL, *mnt_abs = NULL;
+	struct mount_ctx c = { .fd = -1 };
+	int rc;
+
+	rc = mount_paths(store, mnt, &store_abs, &mnt_abs);
+	if (rc != CLI_OK)
+		goto out;
+	if (cli_mount_opts_finish(m, store_abs, mnt_abs) < 0) {
+		cli_err("cannot mount '%s': %s", store, strerror(ENOMEM));
+		rc = CLI_FAIL;
+		goto out;
+	}
+	if (fake)
+		goto out;
+	c.store = store;
+	c.mountpoint = mnt;
+	if (foreground) {
+		log_setup("crrfs", 0, m->fs.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+		rc = mount_serve(m, &c);
+	} else {
+		rc = mount_daemon(m, &c);
+	}
+out:
+	free(store_abs);
+	free(mnt_abs);
+	return rc;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "rules", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_mount_opts m;
+	bool foreground = false;
+	int c, rc = CLI_USAGE;
+
+	cli_mount_opts_init(&m);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":fdo:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			foreground = true;
+			break;
+		case 'd':
+			m.fs.debug = true;
+			foreground = true;
+			break;
+		case 'o':
+			if (cli_mount_opts_add(&m, optarg, false) < 0)
+				goto out;
+			break;
+		case 'r':
+			cli_err("cannot use rules file '%s': replication rules "
+				"are not supported by this version of crrfs",
+				optarg);
+			goto out;
+		case 'h':
+			fputs(mount_usage, stdout);
+			rc = CLI_OK;
+			goto out;
+		default:
+			rc = cli_bad_option("mount", c, argv);
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		rc = cli_usage("mount", "expected STORE and MOUNTPOINT");
+		goto out;
+	}
+	rc = mount_start(&m, argv[optind], argv[optind + 1], foreground,
+			 false);
+out:
+	cli_mount_opts_release(&m);
+	return rc;
+}
+
+int cmd_mount_helper(int argc, char **argv)
+{
+	struct cli_mount_opts m;
+	bool sloppy = false, fake = false, verbose = false;
+	char **lists = calloc((size_t)argc, sizeof(char *));
+	int c, nlists = 0, rc = CLI_USAGE;
+
+	cli_mount_opts_init(&m);
+	if (!lists) {
+		rc = CLI_FAIL;
+		goto out;
+	}
+	opterr = 0;
+	/* Sloppiness applies to every -o, wherever it stands: collect first. */
+	while ((c = getopt(argc, argv, ":sfnvo:t:h")) != -1) {
+		switch (c) {
+		case 's':
+			sloppy = true;
+			break;
+		case 'f':
+			fake = true;
+			break;
+		case 'n':
+		case 't':
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'o':
+			lists[nlists++] = optarg;
+			break;
+		case 'h':
+			fputs(helper_usage, stdout);
+			rc = CLI_OK;
+			goto out;
+		default:
+			cli_err("mount.crrfs: unknown option '%s'",
+				argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		cli_err("mount.crrfs: expected STORE and MOUNTPOINT");
+		goto out;
+	}
+	for (int i = 0; i < nlists; i++)
+		if (cli_mount_opts_add(&m, lists[i], sloppy) < 0)
+			goto out;
+	rc = mount_start(&m, argv[optind], argv[optind + 1], false, fake);
+	if (rc == CLI_OK && verbose)
+		printf("crrfs: %s '%s' on '%s'\n", fake ? "would mount" :
+		       "mounted", argv[optind], argv[optind + 1]);
+out:
+	cli_mount_opts_release(&m);
+	free(lists);
+	return rc;
+}
