@@ -194,7 +194,7 @@ class Mount:
             self.opts.append("attr_timeout=0,entry_timeout=0")
         self.expect_errors = expect_errors
         self.proc = None
-        self._logpos = 0
+        self.exit_status = None	# of the last daemon that stopped
         with _lock:
             _live.add(self)
 
@@ -222,6 +222,7 @@ class Mount:
             if rc is None:
                 self._kill()
             self.proc = None
+            self.exit_status = rc
             raise MountError("mount of %s did not come up (exit %s)\n%s"
                              % (self.store, rc, self.log_text()))
         return self
@@ -249,6 +250,7 @@ class Mount:
             code = None
             problems.append("daemon did not exit within 30 s of unmount")
         self.proc = None
+        self.exit_status = code
         if code not in (0, None):
             problems.append("daemon exited with status %s after unmount" % code)
         if check:
@@ -257,13 +259,16 @@ class Mount:
             raise MountError("; ".join(problems) + "\n--- daemon log ---\n"
                              + self.log_text())
 
-    def kill9(self):
-        """SIGKILL the daemon and clear the dead mount (the crash test)."""
+    def kill9(self, clear=True):
+        """SIGKILL the daemon and (unless clear is False: the caller first
+        stops its writers, which must not fall through to the directory
+        below) clear the dead mount with fusermount3 -uz."""
         if self.proc is not None:
             self.proc.kill()
-            self.proc.wait()
+            self.exit_status = self.proc.wait()
             self.proc = None
-        self.clear_dead_mount()
+        if clear:
+            self.clear_dead_mount()
 
     def clear_dead_mount(self):
         if _mounted(self.mnt):
@@ -336,6 +341,25 @@ class Mount:
                                  % (self.store, self.log_text()))
             self.destroy()
         return False
+
+
+def expect_mount_fails(argv, mnt, timeout=MOUNT_TIMEOUT):
+    """Run a mount command that must fail: (rc, output). If it mounts after
+    all, it is unmounted and an AssertionError raised."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    poll(lambda: p.poll() is not None or _mounted(mnt), timeout)
+    if _mounted(mnt) or p.poll() is None:
+        _fusermount(mnt, lazy=True)
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        raise AssertionError("%r mounted (or hung) but should have failed"
+                             % (argv,))
+    out = p.stdout.read().decode("utf-8", "replace")
+    p.stdout.close()
+    return p.returncode, out
 
 
 def add_cleanup(fn):
