@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian 12 packages crrfs needs, idempotently.
+#
+#   scripts/deps.sh build   what building and running crrfs needs
+#   scripts/deps.sh test    that, plus what the test suite uses
+#
+# Design: ask dpkg first and run apt-get (update once, then install) only
+# when something is missing, so a second run is quick and works offline.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+build_pkgs=(cmake make gcc pkg-config libfuse3-dev fuse3 liblmdb-dev
+	    libssl-dev attr)
+# rsync, tar, e2fsprogs (mkfs for the disk-full test on a loop device),
+# util-linux (mount, losetup), procps (pgrep), git, fio for bench/.
+test_pkgs=(python3 rsync tar git e2fsprogs util-linux mount procps fio)
+
+case "${1:-build}" in
+build) want=("${build_pkgs[@]}") ;;
+test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if ((${#missing[@]})); then
+	if ((EUID != 0)); then
+		echo "deps.sh: missing packages: ${missing[*]} (run as root)" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing ${missing[*]}"
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# FUSE needs its device; in a container it must be passed in (--device
+# /dev/fuse); on a machine it comes with the module.
+if [[ ! -c /dev/fuse ]]; then
+	modprobe fuse 2>/dev/null || true
+fi
+if [[ ! -c /dev/fuse ]]; then
+	echo "deps.sh: /dev/fuse is missing: load the fuse module" \
+		"(or give the container --device /dev/fuse --cap-add SYS_ADMIN)" >&2
+	exit 1
+fi
