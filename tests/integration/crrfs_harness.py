@@ -96,6 +96,25 @@ def run(args, timeout=120, **kw):
     return p.returncode, dec(p.stdout), dec(p.stderr)
 
 
+def run_files(args, timeout=60):
+    """Like run(), but output goes through temp files, not pipes: for
+    commands that leave a daemon behind, which could hold a pipe open and
+    make run() wait for it. rc is None (process killed) on timeout."""
+    with tempfile.TemporaryFile() as o, tempfile.TemporaryFile() as e:
+        p = subprocess.Popen(args, stdout=o, stderr=e,
+                             stdin=subprocess.DEVNULL)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc = None
+        o.seek(0)
+        e.seek(0)
+        dec = lambda b: b.decode("utf-8", "surrogateescape")
+        return rc, dec(o.read()), dec(e.read())
+
+
 def crrfs(*args, timeout=120):
     return run([BIN] + [os.fsdecode(a) for a in args], timeout=timeout)
 
@@ -161,12 +180,22 @@ def _fusermount(mnt, lazy=False):
         return -1
 
 
+def _unescape_mountinfo(s):
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]),
+                  s)
+
+
 def _mounted(mnt):
-    try:
-        return os.path.ismount(mnt)
-    except OSError:
-        # ENOTCONN from a dead daemon: still a mount, just a broken one.
-        return True
+    """True if something is mounted on mnt, read from mountinfo: unlike
+    os.path.ismount, this also sees a dead FUSE mount (stat gives
+    ENOTCONN there, which ismount takes for 'not a mount')."""
+    want = os.fsencode(os.path.realpath(mnt))
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split(b" ")
+            if len(fields) > 4 and _unescape_mountinfo(fields[4]) == want:
+                return True
+    return False
 
 
 class MountError(AssertionError):

@@ -157,8 +157,8 @@ class MountErrors(unittest.TestCase):
 
     def test_daemonize(self):
         d = Daemon(self, self.mnt)
-        rc, out, err = h.run([h.BIN, "mount", self.store, self.mnt],
-                             timeout=30)
+        rc, out, err = h.run_files([h.BIN, "mount", self.store, self.mnt],
+                                   timeout=30)
         # returns only once mounted: no polling here
         mounted_at_return = h._mounted(self.mnt)
         d.attach()
@@ -189,7 +189,7 @@ class MountErrors(unittest.TestCase):
             helper = os.path.join(self.dir, "mount.crrfs")
             os.symlink(h.BIN, helper)
             argv = [helper, self.store, self.mnt, "-o", opts]
-        rc, out, err = h.run(argv, timeout=30)
+        rc, out, err = h.run_files(argv, timeout=30)
         d.attach()
         self.assertEqual(rc, 0, err)
         self.assertTrue(h._mounted(self.mnt))
