@@ -1,0 +1,93 @@
+/*
+ * fs_int.h - what the files of src/fs/ share: the mount's state, the
+ * open-file handle, and the helpers every handler uses to turn a node into
+ * a stat or an entry reply. Private to src/fs/.
+ */
+#ifndef CRRFS_FS_INT_H
+#define CRRFS_FS_INT_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "fs/inode.h"
+#include "store/store.h"
+#include "versions/versions.h"
+
+struct fs {
+	struct store *st;
+	struct fuse_session *se;
+	const struct fs_opts *o;
+	double attr_timeout;
+	double entry_timeout;
+	struct node_table nt;
+};
+
+/* An open file: the handle's own read-only view, unless the node has a
+ * working copy, which then serves every handle. */
+struct fs_handle {
+	struct node *n;
+	struct store_file *ro;	/* head (or the version) at open, or NULL */
+	bool writer;		/* its closes seal the node's working copy */
+	bool append;		/* O_APPEND */
+};
+
+static inline struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static inline struct node *fs_node(fuse_req_t req, fuse_ino_t ino)
+{
+	return node_of(&fs_of(req)->nt, ino);
+}
+
+static inline struct fs_handle *fs_handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+int64_t fs_now_ns(void);
+
+/* The node as the versions part sees it. */
+void fs_vnode(struct node *n, struct versions_node *vn);
+
+/* stat(2) of any node, with unsealed writes and pending attrs applied. */
+int fs_node_stat(struct fs *fs, struct node *n, struct stat *st);
+
+/* stat of a live key from a store entry, for readdirplus. */
+void fs_stat_of_entry(const struct store_entry *e, struct stat *st);
+
+/*
+ * Fill an entry reply for a node that was just counted by node_get();
+ * on failure the lookup is given back.
+ */
+int fs_entry_of(struct fs *fs, struct node *n, struct fuse_entry_param *e);
+
+/* Node for a live store entry (one lookup counted), or NULL on ENOMEM. */
+struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
+
+/*
+ * Seal the node's working copy into a version if it holds anything new
+ * (or the key is pending). Node lock held. A key deleted or replaced
+ * while open makes no version and no error.
+ */
+int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags);
+
+/* Tell the kernel that the live key oid changed behind its back. Call
+ * after replying, with no lock held. */
+void fs_inval_oid(struct fs *fs, uint64_t oid);
+
+/* Check a name for create/mkdir/rename targets in live folder dir. */
+int fs_check_new_name(struct node *dir, const char *name);
+
+/* Handler tables, one per file. */
+void fs_ops_entry(struct fuse_lowlevel_ops *ops);
+void fs_ops_file(struct fuse_lowlevel_ops *ops);
+void fs_ops_dir(struct fuse_lowlevel_ops *ops);
+void fs_ops_xattr(struct fuse_lowlevel_ops *ops);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * ops_xattr.c - FUSE xattr handlers. All meaning lives in src/versions/;
+ * here we only map the node, reply, and after the reply tell the kernel
+ * about live files that changed behind its back (restore, undelete).
+ */
+#include "fs/fs_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static void reply_value(fuse_req_t req, const char *buf, size_t size, int rc)
+{
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)rc);
+	else
+		fuse_reply_buf(req, buf, (size_t)rc);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	struct versions_node vn;
+	char *buf = NULL;
+	int rc = 0;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf)
+			rc = -ENOMEM;
+	}
+	fs_vnode(fs_node(req, ino), &vn);
+	if (!rc)
+		rc = versions_getxattr(fs_of(req)->st, &vn, name, buf, size);
+	reply_value(req, buf, size, rc);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct versions_node vn;
+	char *buf = NULL;
+	int rc = 0;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf)
+			rc = -ENOMEM;
+	}
+	fs_vnode(fs_node(req, ino), &vn);
+	if (!rc)
+		rc = versions_listxattr(fs_of(req)->st, &vn, buf, size);
+	reply_value(req, buf, size, rc);
+	free(buf);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	struct fs *fs = fs_of(req);
+	struct versions_effect eff = { 0 };
+	struct versions_node vn;
+	int rc;
+
+	fs_vnode(fs_node(req, ino), &vn);
+	rc = fs->o->read_only ? -EROFS :
+		versions_setxattr(fs->st, &vn, name, value, size, flags, &eff);
+	fuse_reply_err(req, -rc);
+	if (eff.changed_oid)
+		fs_inval_oid(fs, eff.changed_oid);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct versions_effect eff = { 0 };
+	struct versions_node vn;
+	int rc;
+
+	fs_vnode(fs_node(req, ino), &vn);
+	rc = fs->o->read_only ? -EROFS :
+		versions_removexattr(fs->st, &vn, name, fs->o->allow_purge,
+				     &eff);
+	fuse_reply_err(req, -rc);
+	if (eff.changed_oid)
+		fs_inval_oid(fs, eff.changed_oid);
+}
+
+void fs_ops_xattr(struct fuse_lowlevel_ops *ops)
+{
+	ops->getxattr = op_getxattr;
+	ops->listxattr = op_listxattr;
+	ops->setxattr = op_setxattr;
+	ops->removexattr = op_removexattr;
+}
