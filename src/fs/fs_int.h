@@ -77,8 +77,9 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
  */
 int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags);
 
-/* Tell the kernel that the live key oid changed behind its back. Call
- * after replying, with no lock held. */
+/* Tell the kernel that the live key oid changed behind its back: its
+ * next open drops cached pages, cached attributes go now. No lock held;
+ * call before replying so the caller never sees stale data. */
 void fs_inval_oid(struct fs *fs, uint64_t oid);
 
 /* Check a name for create/mkdir/rename targets in live folder dir. */

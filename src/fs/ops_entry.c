@@ -396,9 +396,9 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (!rc)
 			node_detach(&fs->nt, oid);
 	}
-	fuse_reply_err(req, -rc);
 	if (changed)
 		fs_inval_oid(fs, changed);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)

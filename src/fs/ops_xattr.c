@@ -1,7 +1,10 @@
 /*
  * ops_xattr.c - FUSE xattr handlers. All meaning lives in src/versions/;
- * here we only map the node, reply, and after the reply tell the kernel
- * about live files that changed behind its back (restore, undelete).
+ * here we only map the node, tell the kernel about live files that
+ * changed behind its back (restore, undelete) and reply. The invalidation
+ * comes before the reply, so the caller's next open cannot see stale
+ * pages; it takes no lock the kernel holds for this request (the xattr
+ * call locks its own inode, we invalidate the live file's).
  */
 #include "fs/fs_int.h"
 
@@ -66,9 +69,9 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fs_vnode(fs_node(req, ino), &vn);
 	rc = fs->o->read_only ? -EROFS :
 		versions_setxattr(fs->st, &vn, name, value, size, flags, &eff);
-	fuse_reply_err(req, -rc);
 	if (eff.changed_oid)
 		fs_inval_oid(fs, eff.changed_oid);
+	fuse_reply_err(req, -rc);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -82,9 +85,9 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	rc = fs->o->read_only ? -EROFS :
 		versions_removexattr(fs->st, &vn, name, fs->o->allow_purge,
 				     &eff);
-	fuse_reply_err(req, -rc);
 	if (eff.changed_oid)
 		fs_inval_oid(fs, eff.changed_oid);
+	fuse_reply_err(req, -rc);
 }
 
 void fs_ops_xattr(struct fuse_lowlevel_ops *ops)
