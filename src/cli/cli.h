@@ -53,8 +53,8 @@ int cli_mount_opts_add(struct cli_mount_opts *m, const char *list,
 		       bool sloppy);
 
 /*
- * Build m->fs.fuse_opts (adding "ro" when read-only, and fsname=STORE,
- * subtype=crrfs unless given) and set m->fs.store_path / mountpoint.
+ * Build m->fs.fuse_opts (adding fsname=STORE and subtype=crrfs unless
+ * given; "ro" is fs_run's to add, from fs.read_only) and set m->fs.store_path / mountpoint.
  * The strings must outlive m. 0 or -ENOMEM.
  */
 int cli_mount_opts_finish(struct cli_mount_opts *m, const char *store,

@@ -237,9 +237,8 @@ int cli_mount_opts_finish(struct cli_mount_opts *m, const char *store,
 	m->fuse = m->pass ? strdup(m->pass) : NULL;
 	if (m->pass && !m->fuse)
 		return -ENOMEM;
-	if (m->fs.read_only)
-		rc = list_append(&m->fuse, "ro", 2);
-	if (!rc && !m->has_subtype)
+	/* "ro" is not listed: fs_run adds it from fs.read_only. */
+	if (!m->has_subtype)
 		rc = list_append(&m->fuse, "subtype=crrfs", 13);
 	/* The store's path names the mount in df and /proc/mounts; a
 	 * path with a comma cannot be said in an option list. */

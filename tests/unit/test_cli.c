@@ -95,7 +95,7 @@ static void test_mount_opts(void)
 	CHECK(m.fs.entry_timeout == 0.5);
 	CHECK_EQ_INT(cli_mount_opts_finish(&m, "/srv/s", "/mnt"), 0);
 	CHECK_EQ_STR(m.fs.fuse_opts,
-		     "allow_other,ro,subtype=crrfs,fsname=/srv/s");
+		     "allow_other,subtype=crrfs,fsname=/srv/s");
 	CHECK_EQ_STR(m.fs.store_path, "/srv/s");
 	cli_mount_opts_release(&m);
 
