@@ -233,11 +233,20 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* glibc skips entries with d_ino 0: give . and .. numbers. */
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFDIR;
+	st.st_ino = node_oid(n);
+	if (n->kind != NODE_LIVE) {
+		struct versions_node vn;
+
+		fs_vnode(n, &vn);
+		st.st_ino = versions_ino(&vn);
+	}
 	pthread_mutex_lock(&dh->lock);
 	if (off < 1 && fill_add(&f, ".", &st, NULL, 1))
 		goto out;
+	st.st_ino = STORE_ROOT_OID;	/* the parent is unknown here */
 	if (off < 2 && fill_add(&f, "..", &st, NULL, 2))
 		goto out;
 	rc = list_children(&f, n, off < 2 ? 0 : (uint64_t)off - 2);

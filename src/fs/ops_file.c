@@ -50,7 +50,7 @@ static int open_live_locked(struct fs *fs, struct node *n,
 		if (rc < 0)
 			return rc;
 	}
-	if (flags & O_TRUNC) {
+	if ((flags & O_TRUNC) && !n->pending) {
 		rc = store_file_truncate(n->wc, 0);
 		if (rc < 0)
 			return rc;
@@ -64,7 +64,10 @@ static int open_live_locked(struct fs *fs, struct node *n,
 	return 0;
 }
 
-static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi)
+/* created: the handle made the key, so its close makes version 1 even
+ * when it was opened read-only. */
+static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi,
+		   bool created)
 {
 	struct fs_handle *h = NULL;
 	int rc;
@@ -75,6 +78,7 @@ static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi)
 	rc = handle_new(n, fi->flags, &h);
 	if (rc)
 		return rc;
+	h->writer |= created;
 	if (n->kind == NODE_VENTRY) {
 		rc = h->writer ? -EROFS : 0;
 		pthread_mutex_lock(&n->lock);
@@ -110,7 +114,7 @@ out:
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = do_open(fs_of(req), fs_node(req, ino), fi);
+	int rc = do_open(fs_of(req), fs_node(req, ino), fi, false);
 
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -155,7 +159,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		pthread_mutex_unlock(&n->lock);
 	}
 	if (!rc) {
-		rc = do_open(fs, n, fi);
+		rc = do_open(fs, n, fi, e.pending);
 		if (rc)
 			node_forget(&fs->nt, n, 1);
 	}
@@ -246,7 +250,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	if (h->writer) {
 		pthread_mutex_lock(&h->n->lock);
-		rc = fs_seal_locked(fs_of(req), h->n, 0);
+		/* A pending key waits for release: shells dup2() and close
+		 * the new fd before writing, which flushes an empty file. */
+		if (h->n->dirty)
+			rc = fs_seal_locked(fs_of(req), h->n, 0);
 		pthread_mutex_unlock(&h->n->lock);
 	}
 	fuse_reply_err(req, -rc);

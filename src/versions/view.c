@@ -9,6 +9,7 @@
 #include "versions/versions.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -142,6 +143,8 @@ int versions_stat(struct store *s, const struct versions_node *vn,
 	st->st_nlink = 2;
 	st->st_blksize = STORE_CHUNK;
 	rc = store_stat(s, vn->oid, &e);
+	if (rc < 0 && vn->oid == STORE_ROOT_OID)
+		return 0;	/* the root may have no version yet */
 	if (rc < 0)
 		return rc;
 	if (!e.pending) {
