@@ -1,0 +1,685 @@
+/*
+ * file.c - store_file: a working copy of one version's content, with
+ * reads, writes, truncates, and seals into new versions.
+ *
+ * Design: the content is a chunk map, one entry per STORE_CHUNK of the
+ * file: the segment holding that chunk (0 = hole) and whether this working
+ * copy owns it. A working copy writes only into its own current segment,
+ * at the chunk's own offset; writing into a chunk it does not own first
+ * copies that chunk's valid bytes (copy-on-write, at most one chunk). A
+ * seal turns the map into run-length encoded runs, so it costs the chunks
+ * changed plus the run list, never the file size; afterwards every chunk
+ * is shared again and later writes start a new segment (sealed data is
+ * never modified).
+ *
+ * Invariant: bytes of an owned chunk beyond EOF, and owned chunks dropped
+ * by a truncate, never become visible: dropped chunks are punched out, and
+ * growing the file zeroes (or copies only the valid part of) the old last
+ * chunk before the new range is exposed.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+struct chunk {
+	uint64_t seg;		/* 0 = hole */
+	bool owned;		/* in cur_seg, writable */
+};
+
+#define FDC_N 8
+
+struct fdc {
+	uint64_t seg;
+	int fd;
+	uint64_t used;
+};
+
+struct store_file {
+	struct store *s;
+	pthread_mutex_t lock;	/* protects everything below */
+	uint64_t size;
+	struct chunk *map;
+	size_t nmap, capmap;
+	uint64_t cur_seg;	/* 0 = none yet */
+	int cur_fd;
+	bool dirty;
+	uint64_t *pins;		/* segments pinned by this copy */
+	size_t npins, cappins;
+	uint64_t *unsynced;	/* own segments written since last fsync */
+	size_t nunsynced, capunsynced;
+	struct fdc fdc[FDC_N];
+	uint64_t tick;
+};
+
+static uint64_t nchunks(uint64_t size)
+{
+	return (size + STORE_CHUNK - 1) / STORE_CHUNK;
+}
+
+static int push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		uint64_t *p = realloc(*arr, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*arr = p;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = v;
+	return 0;
+}
+
+static int map_reserve(struct store_file *f, size_t n)
+{
+	struct chunk *p;
+	size_t nc;
+
+	if (n > f->capmap) {
+		nc = f->capmap ? f->capmap : 16;
+		while (nc < n)
+			nc *= 2;
+		p = realloc(f->map, nc * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		f->map = p;
+		f->capmap = nc;
+	}
+	if (n > f->nmap) {
+		memset(f->map + f->nmap, 0, (n - f->nmap) * sizeof(*f->map));
+		f->nmap = n;
+	}
+	return 0;
+}
+
+static int pin_add(struct store_file *f, uint64_t seg)
+{
+	size_t i;
+
+	for (i = 0; i < f->npins; i++)
+		if (f->pins[i] == seg)
+			return 0;
+	if (push_u64(&f->pins, &f->npins, &f->cappins, seg))
+		return -ENOMEM;
+	seg_pin(f->s, seg);
+	return 0;
+}
+
+static int file_load(struct store_file *f, const struct vrec *v)
+{
+	uint32_t i;
+	struct run r;
+	int rc;
+
+	f->size = v->attr.size;
+	rc = map_reserve(f, nchunks(f->size));
+	for (i = 0; !rc && i < v->nruns; i++) {
+		uint64_t c;
+
+		run_at(v, i, &r);
+		for (c = r.first; c < r.first + r.count && c < f->nmap; c++)
+			f->map[c].seg = r.seg;
+		rc = pin_add(f, r.seg);
+	}
+	return rc;
+}
+
+int store_file_open(struct store *s, uint64_t oid, uint64_t vseq,
+		    struct store_file **out)
+{
+	struct store_file *f = calloc(1, sizeof(*f));
+	MDB_txn *txn = NULL;
+	struct obj o;
+	struct vrec v;
+	int rc;
+
+	*out = NULL;
+	if (!f)
+		return -ENOMEM;
+	f->s = s;
+	f->cur_fd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	rc = store_rtxn(s, &txn);
+	if (rc)
+		goto fail;
+	rc = obj_get(s, txn, oid, &o);
+	if (!rc && o.type == STORE_T_SYMLINK)
+		rc = -EINVAL;
+	if (rc)
+		goto fail;
+	if (!vseq && !obj_alive(&o)) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	/* vseq 0 of a pending key: its draft, else empty. */
+	rc = vrec_get(s, txn, oid, vseq ? vseq : obj_cur(&o), &v);
+	if (rc == -ENOENT && !vseq && obj_pending(&o))
+		rc = 0;
+	else if (!rc)
+		rc = file_load(f, &v);
+	if (rc)
+		goto fail;
+	mdb_txn_abort(txn);
+	*out = f;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	store_file_free(f);
+	return rc;
+}
+
+void store_file_free(struct store_file *f)
+{
+	size_t i;
+
+	if (!f)
+		return;
+	for (i = 0; i < FDC_N; i++)
+		if (f->fdc[i].seg)
+			close(f->fdc[i].fd);
+	if (f->cur_fd >= 0)
+		close(f->cur_fd);
+	/* An unsealed current segment is counted by nobody: collect it. */
+	for (i = 0; i < f->npins; i++)
+		seg_unpin(f->s, f->pins[i], f->pins[i] == f->cur_seg);
+	free(f->pins);
+	free(f->unsynced);
+	free(f->map);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static int fdc_get(struct store_file *f, uint64_t seg, int *fd)
+{
+	struct fdc *victim = &f->fdc[0];
+	size_t i;
+	int rc;
+
+	if (seg == f->cur_seg) {
+		*fd = f->cur_fd;
+		return 0;
+	}
+	for (i = 0; i < FDC_N; i++) {
+		if (f->fdc[i].seg == seg) {
+			f->fdc[i].used = ++f->tick;
+			*fd = f->fdc[i].fd;
+			return 0;
+		}
+		if (f->fdc[i].used < victim->used)
+			victim = &f->fdc[i];
+	}
+	rc = seg_open(f->s, seg, fd);
+	if (rc)
+		return rc;
+	if (victim->seg)
+		close(victim->fd);
+	victim->seg = seg;
+	victim->fd = *fd;
+	victim->used = ++f->tick;
+	return 0;
+}
+
+/* pread that fills what lies past the segment's end with zeros. */
+static int read_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)buf + got, n - got,
+				  (off_t)(off + got));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	memset((char *)buf + got, 0, n - got);
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = pwrite(fd, (const char *)buf + done, n - done,
+				   (off_t)(off + done));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
+			uint64_t off)
+{
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (off >= f->size)
+		size = 0;
+	else if (size > f->size - off)
+		size = (size_t)(f->size - off);
+	while (done < size && !rc) {
+		uint64_t pos = off + done, c = pos / STORE_CHUNK;
+		uint64_t in = pos % STORE_CHUNK;
+		size_t len = (size_t)(STORE_CHUNK - in);
+		int fd;
+
+		if (len > size - done)
+			len = size - done;
+		if (c >= f->nmap || !f->map[c].seg) {
+			memset((char *)buf + done, 0, len);
+		} else {
+			rc = fdc_get(f, f->map[c].seg, &fd);
+			if (!rc)
+				rc = read_full(fd, (char *)buf + done, len, pos);
+		}
+		done += len;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc ? rc : (ssize_t)size;
+}
+
+static int cur_ensure(struct store_file *f)
+{
+	int rc;
+
+	if (f->cur_seg)
+		return 0;
+	rc = seg_create(f->s, &f->cur_seg, &f->cur_fd);
+	if (rc) {
+		f->cur_seg = 0;
+		return rc;
+	}
+	rc = pin_add(f, f->cur_seg);
+	if (!rc)
+		rc = push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
+			      f->cur_seg);
+	return rc;
+}
+
+/* Zero [off, off + len) of the current segment. */
+static int punch(struct store_file *f, uint64_t off, uint64_t len)
+{
+	static const char zeros[4096];
+
+	if (!fallocate(f->cur_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       (off_t)off, (off_t)len))
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	while (len) {
+		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		int rc = write_full(f->cur_fd, zeros, n, off);
+
+		if (rc)
+			return rc;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Make chunk c owned, copying its first 'valid' bytes if shared. */
+static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid)
+{
+	char *tmp = NULL;
+	int rc, fd;
+
+	rc = cur_ensure(f);
+	if (rc || f->map[c].owned)
+		return rc;
+	if (f->map[c].seg && valid) {
+		tmp = malloc((size_t)valid);
+		if (!tmp)
+			return -ENOMEM;
+		rc = fdc_get(f, f->map[c].seg, &fd);
+		if (!rc)
+			rc = read_full(fd, tmp, (size_t)valid, c * STORE_CHUNK);
+		if (!rc)
+			rc = write_full(f->cur_fd, tmp, (size_t)valid,
+					c * STORE_CHUNK);
+		free(tmp);
+		if (rc)
+			return rc;
+	}
+	f->map[c].seg = f->cur_seg;
+	f->map[c].owned = true;
+	return 0;
+}
+
+static uint64_t chunk_valid(struct store_file *f, uint64_t c)
+{
+	uint64_t start = c * STORE_CHUNK;
+
+	if (f->size <= start)
+		return 0;
+	return f->size - start < STORE_CHUNK ? f->size - start : STORE_CHUNK;
+}
+
+/*
+ * The file grows past 'old': bytes of the old last chunk past 'old' may be
+ * stale (left by a truncate) and must read as zeros from now on.
+ */
+static int extend_prepare(struct store_file *f, uint64_t old)
+{
+	uint64_t c = old / STORE_CHUNK, in = old % STORE_CHUNK;
+
+	if (!in || c >= f->nmap || !f->map[c].seg)
+		return 0;
+	if (f->map[c].owned)
+		return punch(f, old, STORE_CHUNK - in);
+	return chunk_own(f, c, in);
+}
+
+ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
+			 uint64_t off)
+{
+	uint64_t end = off + size;
+	size_t done = 0;
+	int rc = 0;
+
+	if (!size)
+		return 0;
+	if (end < off)
+		return -EFBIG;
+	pthread_mutex_lock(&f->lock);
+	if (end > f->size)
+		rc = extend_prepare(f, f->size);
+	if (!rc)
+		rc = map_reserve(f, nchunks(end));
+	while (!rc && done < size) {
+		uint64_t pos = off + done, c = pos / STORE_CHUNK;
+		uint64_t in = pos % STORE_CHUNK;
+		size_t len = (size_t)(STORE_CHUNK - in);
+
+		if (len > size - done)
+			len = size - done;
+		/* A full-chunk overwrite needs no copy of the old bytes. */
+		rc = chunk_own(f, c, in == 0 && len == STORE_CHUNK ? 0 :
+				     chunk_valid(f, c));
+		if (!rc)
+			rc = write_full(f->cur_fd, (const char *)buf + done,
+					len, pos);
+		if (rc)
+			break;
+		done += len;
+		if (pos + len > f->size)
+			f->size = pos + len;
+		f->dirty = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (rc && rc != -ENOSPC && rc != -EDQUOT)
+		log_error("cannot write segment data: %s", strerror(-rc));
+	return done ? (ssize_t)done : rc;
+}
+
+int store_file_truncate(struct store_file *f, uint64_t size)
+{
+	uint64_t c, keep = nchunks(size);
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (size > f->size) {
+		rc = extend_prepare(f, f->size);
+		if (!rc)
+			rc = map_reserve(f, keep);
+	} else {
+		for (c = keep; c < f->nmap && !rc; c++) {
+			if (f->map[c].owned)
+				rc = punch(f, c * STORE_CHUNK, STORE_CHUNK);
+			f->map[c].seg = 0;
+			f->map[c].owned = false;
+		}
+		if (!rc)
+			f->nmap = keep;
+	}
+	if (!rc) {
+		f->size = size;
+		f->dirty = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+uint64_t store_file_size(struct store_file *f)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&f->lock);
+	n = f->size;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+bool store_file_dirty(struct store_file *f)
+{
+	bool d;
+
+	pthread_mutex_lock(&f->lock);
+	d = f->dirty;
+	pthread_mutex_unlock(&f->lock);
+	return d;
+}
+
+uint64_t store_file_blocks(struct store_file *f)
+{
+	uint64_t c, bytes = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (c = 0; c < f->nmap; c++)
+		if (f->map[c].seg)
+			bytes += chunk_valid(f, c);
+	pthread_mutex_unlock(&f->lock);
+	return (bytes + 511) / 512;
+}
+
+/* ------------------------------------------------------------------ */
+/* Seal */
+
+/* fdatasync every own segment written since the last durable seal. */
+static int file_sync(struct store_file *f)
+{
+	char p[SEG_PATH_MAX];
+	size_t i;
+	int rc = 0, fd;
+
+	for (i = 0; i < f->nunsynced && !rc; i++) {
+		uint64_t seg = f->unsynced[i];
+
+		if (seg == f->cur_seg) {
+			fd = f->cur_fd;
+		} else {
+			seg_path(f->s, seg, p, sizeof(p));
+			fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				return -errno;
+		}
+		if (fdatasync(fd))
+			rc = -errno;
+		if (fd != f->cur_fd)
+			close(fd);
+		/* The new file's name must reach the disk too. */
+		seg_path(f->s, seg, p, sizeof(p));
+		*strrchr(p, '/') = '\0';
+		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fsync(fd) && !rc)
+				rc = -errno;
+			close(fd);
+		}
+	}
+	if (!rc)
+		f->nunsynced = 0;
+	/* Still being written: keep it on the list for the next fsync. */
+	if (!rc && f->cur_seg)
+		rc = push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
+			      f->cur_seg);
+	return rc;
+}
+
+/* Run-length encode the chunk map. */
+static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
+{
+	uint64_t c, total = nchunks(f->size);
+	size_t cap = 0;
+	struct run r = { 0, 0, 0 };
+	uint8_t *buf = NULL, *tmp;
+
+	*n = 0;
+	for (c = 0; c <= total; c++) {
+		uint64_t seg = c < total && c < f->nmap ? f->map[c].seg : 0;
+
+		if (r.count && seg == r.seg && c == r.first + r.count) {
+			r.count++;
+			continue;
+		}
+		if (r.count) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				tmp = realloc(buf, cap * RUN_BYTES);
+				if (!tmp) {
+					free(buf);
+					return -ENOMEM;
+				}
+				buf = tmp;
+			}
+			run_put(buf, (*n)++, &r);
+		}
+		r.first = c;
+		r.count = seg ? 1 : 0;
+		r.seg = seg;
+	}
+	*raw = buf;
+	return 0;
+}
+
+struct seal_arg {
+	uint64_t oid;
+	const struct store_attr *attr;
+	uint64_t size;
+	uint8_t *runs;
+	uint32_t nruns;
+	bool draft, dirty;
+	struct store_entry *out;
+};
+
+static int seal_apply(struct store_txn *t, void *varg)
+{
+	static const uint32_t fmt[] = { 0, S_IFREG, S_IFDIR, S_IFLNK };
+	struct seal_arg *a = varg;
+	struct store *s = t->s;
+	struct vrec src, v;
+	uint8_t *x = NULL, k[8];
+	struct obj o;
+	int rc;
+
+	rc = obj_get(s, t->txn, a->oid, &o);
+	if (rc)
+		return rc;
+	if (!obj_alive(&o))
+		return -ENOENT;
+	if (o.type != STORE_T_FILE)
+		return o.type == STORE_T_DIR ? -EISDIR : -EINVAL;
+	if (!a->dirty && !a->draft && !obj_pending(&o))
+		goto out;
+	/* User metadata comes from the head (or the pending record). */
+	memset(&v, 0, sizeof(v));
+	rc = vrec_get(s, t->txn, a->oid, obj_cur(&o), &src);
+	if (!rc && src.xlen) {
+		x = malloc(src.xlen);
+		if (!x)
+			return -ENOMEM;
+		memcpy(x, src.xattrs, src.xlen);
+		v.xattrs = x;
+		v.xlen = src.xlen;
+	} else if (rc && rc != -ENOENT) {
+		return rc;
+	}
+	v.attr = *a->attr;
+	v.attr.mode = (a->attr->mode & 07777) | fmt[o.type];
+	v.attr.size = a->size;
+	v.runs = a->runs;
+	v.nruns = a->nruns;
+	if (a->draft) {
+		/* Count the new record before dropping the old one, so a
+		 * shared segment never passes through 0. */
+		v.flags = V_DRAFT;
+		rc = refs_adjust(t, &v, +1);
+		if (!rc)
+			rc = draft_drop(t, a->oid, &o);
+		if (!rc)
+			rc = vrec_put(s, t->txn, a->oid, 0, &v);
+		be64_put(k, a->oid);
+		if (!rc)
+			rc = db_put(t->txn, s->drafts, k, 8, "", 0);
+		o.flags |= OBJ_DRAFT;
+	} else {
+		rc = version_add(t, a->oid, &o, &v, true);
+		if (!rc)
+			rc = draft_drop(t, a->oid, &o);
+	}
+	if (!rc)
+		rc = obj_put(s, t->txn, a->oid, &o);
+	free(x);
+	if (rc)
+		return rc;
+out:
+	return a->out ? entry_fill(s, t->txn, a->oid, &o, a->out) : 0;
+}
+
+int store_file_seal(struct store_file *f, uint64_t oid,
+		    const struct store_attr *attr, unsigned flags,
+		    struct store_entry *out)
+{
+	struct seal_arg a = { .oid = oid, .attr = attr, .out = out };
+	bool durable = (flags & STORE_DURABLE) || (f->s->flags & STORE_SYNC);
+	size_t c;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	a.draft = flags & STORE_DRAFT;
+	a.dirty = f->dirty;
+	a.size = f->size;
+	if (durable)
+		rc = file_sync(f);
+	if (!rc)
+		rc = runs_build(f, &a.runs, &a.nruns);
+	if (!rc)
+		rc = store_commit(f->s, seal_apply, &a,
+				  durable ? COMMIT_DURABLE : 0, NULL, NULL);
+	free(a.runs);
+	if (!rc && (a.dirty || a.draft)) {
+		/* Sealed data is immutable: later writes go elsewhere. */
+		for (c = 0; c < f->nmap; c++)
+			f->map[c].owned = false;
+		if (f->cur_fd >= 0)
+			close(f->cur_fd);
+		f->cur_fd = -1;
+		f->cur_seg = 0;
+		if (!a.draft)
+			f->dirty = false;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}

@@ -1,0 +1,255 @@
+/*
+ * store_int.h - what the files of src/store/ share and nobody else sees:
+ * the struct store, the record layouts, the commit op, the helpers.
+ *
+ * Design: the index is one LMDB environment with seven named databases
+ * (dirents, objects, versions, segments, meta, queue, drafts; see
+ * docs/design-store.md). Records are decoded into "views" whose pointers
+ * point into LMDB memory, so a reader copies only what it returns; views
+ * are valid until the transaction ends or the same DB is written.
+ *
+ * Lock order: qlock (commit queue) before seglock (pins); a store_file's
+ * own lock may be held while taking either, never the other way round.
+ */
+#ifndef CRRFS_STORE_INT_H
+#define CRRFS_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store.h"
+
+/* objects record flags */
+enum obj_flags {
+	OBJ_DEAD = 1 << 0,	/* head is a delete marker */
+	OBJ_DRAFT = 1 << 1,	/* a record at vseq 0 holds a draft */
+	OBJ_PENDING = 1 << 2,	/* a dead key made again by create(): pending
+				 * its first new version (head 0 is the
+				 * other, history-less, kind of pending) */
+};
+
+/* Internal version flags live above the public enum store_vflags. */
+enum vrec_flags {
+	V_PUBLIC_MASK = 0xff,
+	V_EXPOSED = 1 << 8,	/* id was shown: no more amends */
+	V_DRAFT = 1 << 9,	/* vseq 0 record with fsync'ed content */
+};
+
+/* Dirent key kinds: the byte after the name's NUL terminator. */
+enum { KIND_FILE = 0, KIND_DIR = 1 };
+
+struct obj {
+	uint64_t parent;
+	uint8_t type;		/* enum store_type */
+	uint8_t flags;		/* enum obj_flags */
+	uint64_t head;		/* vseq of the newest version, 0 = pending */
+	uint16_t namelen;
+	char name[STORE_NAME_MAX + 1];
+};
+
+struct run {
+	uint64_t first, count, seg;
+};
+
+#define RUN_BYTES 24
+
+/* A version record (also the vseq 0 pending/draft record). */
+struct vrec {
+	uint32_t flags;		/* store_vflags | vrec_flags */
+	char vid[STORE_VID_LEN + 1];
+	int64_t btime_ns;
+	int64_t deadline_ns;	/* amend window end */
+	struct store_attr attr;
+	uint8_t sha256[32];
+	uint32_t nruns;
+	const uint8_t *runs;	/* nruns * RUN_BYTES, see run_at() */
+	uint32_t xlen;
+	const uint8_t *xattrs;	/* packed: u8 nlen, u32 vlen, name, value */
+	uint32_t tlen;
+	const char *target;	/* symlink target, not NUL-terminated */
+};
+
+/* Pending: no version yet on top (its vseq 0 record holds the attrs). */
+static inline bool obj_pending(const struct obj *o)
+{
+	return o->head == 0 || (o->flags & OBJ_PENDING);
+}
+
+/* Live or pending: visible in the tree. */
+static inline bool obj_alive(const struct obj *o)
+{
+	return obj_pending(o) || !(o->flags & OBJ_DEAD);
+}
+
+/* The record that describes the key now: vseq 0 while pending. */
+static inline uint64_t obj_cur(const struct obj *o)
+{
+	return obj_pending(o) ? 0 : o->head;
+}
+
+/* codec.c */
+size_t obj_encoded_size(const struct obj *o);
+void obj_encode(const struct obj *o, uint8_t *out);
+int obj_decode(const void *buf, size_t len, struct obj *o);
+size_t vrec_encoded_size(const struct vrec *v);
+void vrec_encode(const struct vrec *v, uint8_t *out);
+int vrec_decode(const void *buf, size_t len, struct vrec *v);
+void run_at(const struct vrec *v, uint32_t i, struct run *r);
+void run_put(uint8_t *raw, uint32_t i, const struct run *r);
+uint64_t vrec_alloc_bytes(const struct vrec *v);
+/* xattr blob helpers; *off walks entries; returns 1 per entry, 0 at end */
+int xattr_next(const uint8_t *x, uint32_t xlen, uint32_t *off,
+	       const char **name, uint8_t *nlen, const uint8_t **val,
+	       uint32_t *vlen);
+
+/* A copy whose variable parts live in one malloc'ed buffer (*buf):
+ * needed before a record read from LMDB is written back elsewhere. */
+int vrec_clone(const struct vrec *src, struct vrec *dst, void **buf);
+
+/* Big-endian 8-byte keys. */
+void be64_put(uint8_t *p, uint64_t v);
+uint64_t be64_get(const uint8_t *p);
+
+/* A pinned segment (in memory only). */
+struct pin {
+	uint64_t seg;
+	unsigned count;
+	bool doomed;		/* LMDB count hit 0: delete at last unpin */
+	struct pin *next;
+};
+#define PIN_BUCKETS 1024
+
+struct store_op;
+
+struct store {
+	char *path;
+	unsigned flags;
+	unsigned amend_ms, sync_ms;
+	int lock_fd;
+	MDB_env *env;
+	MDB_dbi dirents, objects, versions, segments, meta, queue, drafts;
+	uint32_t tag;
+
+	/* Owned by the committer thread (and store_open before it runs). */
+	uint64_t next_oid, next_vseq, last_ms;
+
+	/* qlock protects the fields down to hook_arg. */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;	/* committer waits for work / stop */
+	pthread_cond_t qdone;	/* callers wait for their op */
+	pthread_cond_t fcond;	/* flusher waits for its tick / stop */
+	struct store_op *qhead, *qtail;
+	bool stop, started;
+	bool unsynced;		/* committed since the last env sync */
+	store_hook_fn hook;
+	void *hook_arg;
+	struct store_event_rec *recovered; /* drafts made versions at open,
+					    * shown to the first hook */
+	size_t nrecovered;
+
+	pthread_t committer, flusher;
+	atomic_uint_fast64_t commits, ops_done;
+	atomic_uint_fast64_t next_seg;
+
+	/* seglock protects pins. */
+	pthread_mutex_t seglock;
+	struct pin *pins[PIN_BUCKETS];
+};
+
+struct store_event_rec {
+	uint64_t oid, vseq;
+};
+
+/* What an op leaves for after its commit. */
+struct post {
+	uint64_t (*remaps)[2];
+	size_t nremaps, capremaps;
+	uint64_t *freed;	/* segments whose count hit 0 */
+	size_t nfreed, capfreed;
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+	struct post *post;
+};
+
+typedef int (*store_apply_fn)(struct store_txn *t, void *arg);
+
+/* commit.c */
+enum commit_flags { COMMIT_DURABLE = 1 << 0 };
+int store_commit(struct store *s, store_apply_fn fn, void *arg,
+		 unsigned flags, store_remap_fn remap, void *remap_arg);
+int store_commit_start(struct store *s);
+void store_commit_stop(struct store *s);
+int post_remap(struct store_txn *t, uint64_t old_oid, uint64_t new_oid);
+int post_freed(struct store_txn *t, uint64_t seg);
+/* Test-only statistics: LMDB write commits and ops applied so far. */
+void store_stats(struct store *s, uint64_t *commits, uint64_t *ops);
+
+/* store.c: helpers for every file */
+int store_err(int mdb_rc);
+int store_rtxn(struct store *s, MDB_txn **txn);
+int64_t store_now_ns(void);
+int db_get(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl, MDB_val *v);
+int db_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl,
+	   const void *v, size_t vl);
+int db_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl);
+int obj_get(struct store *s, MDB_txn *txn, uint64_t oid, struct obj *o);
+int obj_put(struct store *s, MDB_txn *txn, uint64_t oid, const struct obj *o);
+int vrec_get(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t vseq,
+	     struct vrec *v);
+int vrec_put(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t vseq,
+	     const struct vrec *v);
+int vrec_del(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t vseq);
+void vinfo_fill(uint64_t oid, uint64_t vseq, uint8_t type,
+		const struct vrec *v, struct store_vinfo *out);
+int entry_fill(struct store *s, MDB_txn *txn, uint64_t oid,
+	       const struct obj *o, struct store_entry *e);
+int key_path_txn(struct store *s, MDB_txn *txn, uint64_t oid, char **out);
+
+/* ns.c */
+size_t dirent_key(uint8_t *k, uint64_t parent, const char *name,
+		  size_t namelen, int kind);
+int dirent_get(struct store *s, MDB_txn *txn, uint64_t parent,
+	       const char *name, int kind, uint64_t *oid);
+int name_check(const char *name);
+int lookup_txn(struct store *s, MDB_txn *txn, uint64_t parent,
+	       const char *name, bool any, uint64_t *oid, struct obj *o);
+int key_new(struct store_txn *t, uint64_t parent, const char *name,
+	    uint8_t type, uint64_t *oid, struct obj *o);
+int key_remove(struct store_txn *t, uint64_t oid, const struct obj *o);
+int version_add(struct store_txn *t, uint64_t oid, struct obj *o,
+		struct vrec *v, bool hook);
+int pending_put(struct store_txn *t, uint64_t oid, struct obj *o,
+		const struct vrec *v, bool pending);
+int pending_end(struct store_txn *t, uint64_t oid, struct obj *o);
+int parent_check(struct store *s, MDB_txn *txn, uint64_t parent);
+int draft_drop(struct store_txn *t, uint64_t oid, struct obj *o);
+void vid_next(struct store_txn *t, uint64_t *vseq, struct vrec *v);
+int delete_marker_add(struct store_txn *t, uint64_t oid, struct obj *o);
+int conflict_check(struct store_txn *t, uint64_t oid, const struct obj *o);
+
+/* segment.c */
+int refs_adjust(struct store_txn *t, const struct vrec *v, int delta);
+void seg_path(const struct store *s, uint64_t seg, char *buf, size_t size);
+#define SEG_PATH_MAX 4096
+int seg_create(struct store *s, uint64_t *seg, int *fd);
+int seg_open(struct store *s, uint64_t seg, int *fd);
+void seg_pin(struct store *s, uint64_t seg);
+void seg_unpin(struct store *s, uint64_t seg, bool unused);
+bool seg_pinned(struct store *s, uint64_t seg);
+void seg_release(struct store *s, uint64_t seg);
+int seg_scan(struct store *s, int (*fn)(void *arg, uint64_t seg,
+					 const char *path), void *arg);
+void seg_cleanup(struct store *s);
+
+/* history.c: hooks */
+int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq,
+	     uint8_t type, const struct vrec *v);
+
+/* fsck.c: recovery at open (no committer yet) */
+int store_recover(struct store *s);
+
+#endif
