@@ -319,9 +319,10 @@ static int rename_apply(struct store_txn *t, void *varg)
 		return rc;
 	rc = lookup_txn(t->s, t->txn, a->newparent, a->newname, false, &doid,
 			&dobj);
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
 		doid = 0;
-	else if (rc)
+		rc = 0;
+	} else if (rc)
 		return rc;
 	if (doid == soid)
 		return 0;
