@@ -140,9 +140,46 @@ out:
 	return rc;
 }
 
+/*
+ * realpath() of directory path d (modified), where the last components may
+ * be gone (a file under a deleted folder): those come back in *missing,
+ * as "a/b/" (or ""), for the key.
+ */
+static int where_resolve_dir(char *d, char **dir, char **missing)
+{
+	char *m = strdup(""), *slash, *nm;
+	int rc;
+
+	*dir = NULL;
+	*missing = NULL;
+	if (!m)
+		return -ENOMEM;
+	while (!(*dir = realpath(*d ? d : "/", NULL))) {
+		rc = -errno;
+		slash = strrchr(d, '/');
+		/* ".." under a missing directory cannot be resolved. */
+		if (rc != -ENOENT || !slash || !strcmp(slash + 1, ".."))
+			goto out;
+		if (asprintf(&nm, "%s/%s", slash + 1, m) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		free(m);
+		m = nm;
+		*slash = '\0';
+	}
+	*missing = m;
+	m = NULL;
+	rc = 0;
+out:
+	free(m);
+	return rc;
+}
+
 int cli_where_find(const char *path, struct cli_where *w)
 {
 	char *abs = NULL, *dir = NULL, *top = NULL, *vdir = NULL;
+	char *missing = NULL;
 	const char *base, *rel;
 	struct stat st;
 	char *slash;
@@ -161,11 +198,9 @@ int cli_where_find(const char *path, struct cli_where *w)
 	*slash = '\0';
 	/* Resolve symlinks in the directories, never in the last component:
 	 * the versions of a symlink are the symlink's own. */
-	dir = realpath(*abs ? abs : "/", NULL);
-	if (!dir) {
-		rc = -errno;
+	rc = where_resolve_dir(abs, &dir, &missing);
+	if (rc < 0)
 		goto out;
-	}
 	rc = where_top(dir, &top);
 	if (rc < 0)
 		goto out;
@@ -181,7 +216,8 @@ int cli_where_find(const char *path, struct cli_where *w)
 	rel = dir + strlen(top);
 	while (*rel == '/')
 		rel++;
-	if (asprintf(&w->key, "%s%s%s", rel, *rel ? "/" : "", base) < 0) {
+	if (asprintf(&w->key, "%s%s%s%s", rel, *rel ? "/" : "", missing,
+		     base) < 0) {
 		w->key = NULL;
 		rc = -ENOMEM;
 		goto out;
@@ -194,6 +230,7 @@ out:
 	free(dir);
 	free(top);
 	free(vdir);
+	free(missing);
 	return rc;
 }
 

@@ -111,28 +111,40 @@ static int versions_collect(void *arg, const struct store_vinfo *si)
 	return 0;
 }
 
-/* Find key (live or deleted) in the store: resolve its folder, then any
- * key of that name there. */
+/*
+ * Find key (live or deleted) in the store, one component at a time with
+ * store_lookup_any(), so a file under a deleted or renamed-away folder is
+ * found too (store_resolve() follows only live folders).
+ */
 static int versions_lookup(struct store *s, const char *key,
 			   struct store_entry *e)
 {
-	const char *slash = strrchr(key, '/');
-	struct store_entry dir;
-	char *parent;
-	int rc;
+	char *copy = strdup(key), *comp, *next, *save = NULL;
+	uint64_t dir = STORE_ROOT_OID;
+	int rc = -ENOENT;
 
-	if (!slash)
-		return store_lookup_any(s, STORE_ROOT_OID, key, e);
-	if (!slash[1])
-		return -EISDIR;
-	parent = strndup(key, (size_t)(slash - key));
-	if (!parent)
+	if (!copy)
 		return -ENOMEM;
-	rc = store_resolve(s, parent, &dir);
-	free(parent);
-	if (rc < 0)
-		return rc;
-	return store_lookup_any(s, dir.oid, slash + 1, e);
+	if (!*key || key[strlen(key) - 1] == '/') {
+		rc = -EISDIR;
+		goto out;
+	}
+	comp = strtok_r(copy, "/", &save);
+	while (comp) {
+		next = strtok_r(NULL, "/", &save);
+		rc = store_lookup_any(s, dir, comp, e);
+		if (rc < 0 || !next)
+			break;
+		if (e->type != STORE_T_DIR) {
+			rc = -ENOTDIR;
+			break;
+		}
+		dir = e->oid;
+		comp = next;
+	}
+out:
+	free(copy);
+	return rc;
 }
 
 static int versions_store(const char *path, const char *key, bool json)
