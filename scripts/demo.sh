@@ -28,28 +28,31 @@ M=$demo/mnt
 cat <<TRY
 
 crrfs is mounted: $demo/store on $M
-Try (the binary is $bin):
+Try (paste these lines into a root shell):
 
-  echo one > $M/notes.txt              # version 1
-  echo two > $M/notes.txt              # version 2
-  ls $M/.versions/notes.txt            # one entry per version, oldest first
-  $bin versions $M/notes.txt
-  getfattr -n user.crrfs.version-id $M/notes.txt
-  cat $M/.versions/notes.txt/*         # every version's bytes
+  M=$M; S=$demo/store; crrfs=$bin
 
-  # restore version 1 (its bytes become a new, current version):
+  echo one > \$M/notes.txt                 # version 1
+  echo two > \$M/notes.txt                 # version 2
+  ls \$M/.versions/notes.txt               # one entry per version, oldest first
+  cat \$M/.versions/notes.txt/*            # each version's bytes
+  \$crrfs versions \$M/notes.txt
+  getfattr -n user.crrfs.version-id \$M/notes.txt
+
+  # restore the first version (its bytes become a new, current version):
   ID=\$(getfattr --only-values -n user.crrfs.version-id \\
-        $M/.versions/notes.txt/\$(ls $M/.versions/notes.txt | head -1))
-  setfattr -n user.crrfs.restore -v \$ID $M/notes.txt; cat $M/notes.txt
+        \$M/.versions/notes.txt/\$(ls \$M/.versions/notes.txt | head -1))
+  setfattr -n user.crrfs.restore -v \$ID \$M/notes.txt; cat \$M/notes.txt
 
-  rm $M/notes.txt                      # a delete marker; history stays
-  ls $M/.versions/                     # deleted files are still listed
-  setfattr -x user.crrfs.deleted $M/.versions/notes.txt   # undelete
-  $bin restore $M/notes.txt            # or: back to the previous version
+  rm \$M/notes.txt                         # a delete marker; the history stays
+  ls \$M/.versions/                        # deleted files are still listed
+  setfattr -x user.crrfs.deleted \$M/.versions/notes.txt    # undelete
+  cat \$M/notes.txt
+  \$crrfs restore \$M/notes.txt             # back to the version before
 
-  fusermount3 -u $M                    # unmount
-  $bin fsck $demo/store                # check the store
+  fusermount3 -u \$M                       # unmount
+  \$crrfs fsck \$S                          # check the store
 
-Replication to another store or to S3 comes with the next release; this
+Replication (to another store or to S3) comes with the next release: this
 version does not replicate.
 TRY

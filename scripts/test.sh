@@ -13,11 +13,14 @@
 # Environment:
 #   CRRFS_SKIP_SANITIZERS=1   only the normal build (a quick local run)
 #   CRRFS_JOBS=N              build parallelism (default: nproc)
+#   CRRFS_BUILD=DIR           build directory (default: build); the
+#                             sanitizer builds go to DIR-asan, DIR-tsan
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
 root=$PWD
 jobs=${CRRFS_JOBS:-$(nproc)}
+b=${CRRFS_BUILD:-build}
 
 scripts/deps.sh test
 
@@ -38,18 +41,18 @@ build() {	# build DIR [cmake options...]
 section() { printf '\n=== %s\n' "$*"; }
 
 section "normal build: all tests"
-build build
-ctest --test-dir build --output-on-failure -L unit -j"$jobs"
-ctest --test-dir build --output-on-failure -L integration
+build "$b"
+ctest --test-dir "$b" --output-on-failure -L unit -j"$jobs"
+ctest --test-dir "$b" --output-on-failure -L integration
 
 [[ ${CRRFS_SKIP_SANITIZERS:-0} == 1 ]] && exit 0
 
 section "AddressSanitizer + UndefinedBehaviorSanitizer: all tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-build build-asan -DCMAKE_BUILD_TYPE=Debug -DCRRFS_ASAN=ON
-ctest --test-dir build-asan --output-on-failure -L unit -j"$jobs"
-ctest --test-dir build-asan --output-on-failure -L integration
+build "$b-asan" -DCMAKE_BUILD_TYPE=Debug -DCRRFS_ASAN=ON
+ctest --test-dir "$b-asan" --output-on-failure -L unit -j"$jobs"
+ctest --test-dir "$b-asan" --output-on-failure -L integration
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # Under TSan everything runs 5-15x slower. The unit tests (which include
@@ -60,9 +63,9 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 # integration tests exercise the same code paths single-threaded.
 section "ThreadSanitizer: unit tests and the threaded integration tests"
 export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=0:exitcode=66:second_deadlock_stack=1"
-build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCRRFS_TSAN=ON
-ctest --test-dir build-tsan --output-on-failure -L unit -j"$jobs"
-ctest --test-dir build-tsan --output-on-failure -L integration \
+build "$b-tsan" -DCMAKE_BUILD_TYPE=Debug -DCRRFS_TSAN=ON
+ctest --test-dir "$b-tsan" --output-on-failure -L unit -j"$jobs"
+ctest --test-dir "$b-tsan" --output-on-failure -L integration \
 	-R 'integ/test_(crash|posix|versions)/nocache'
 
 section "all tests passed"
