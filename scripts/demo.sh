@@ -37,10 +37,10 @@ Try (paste these lines into a root shell):
   ls \$M/.versions/notes.txt               # one entry per version, oldest first
   cat \$M/.versions/notes.txt/*            # each version's bytes
   \$crrfs versions \$M/notes.txt
-  getfattr -n user.crrfs.version-id \$M/notes.txt
+  getfattr --absolute-names -n user.crrfs.version-id \$M/notes.txt
 
   # restore the first version (its bytes become a new, current version):
-  ID=\$(getfattr --only-values -n user.crrfs.version-id \\
+  ID=\$(getfattr --absolute-names --only-values -n user.crrfs.version-id \\
         \$M/.versions/notes.txt/\$(ls \$M/.versions/notes.txt | head -1))
   setfattr -n user.crrfs.restore -v \$ID \$M/notes.txt; cat \$M/notes.txt
 
