@@ -199,6 +199,7 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 	if (flags & STORE_DRAFT)
 		return 0;	/* the close still makes the version */
 	n->dirty = false;
+	n->trunc_only = false;
 	n->pending = false;
 	n->pmask = 0;
 	if (!e.pending) {

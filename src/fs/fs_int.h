@@ -33,6 +33,7 @@ struct fs_handle {
 	struct store_file *ro;	/* head (or the version) at open, or NULL */
 	bool writer;		/* its closes seal the node's working copy */
 	bool append;		/* O_APPEND */
+	bool trunc;		/* opened with O_TRUNC */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)

@@ -68,6 +68,8 @@ struct node {
 					 * while nopen > 0 (readers use it
 					 * without the lock) */
 	bool dirty;			/* wc holds bytes not yet in a version */
+	bool trunc_only;		/* ... and only from an O_TRUNC open:
+					 * a flush waits (see ops_file.c) */
 	struct store_attr pattr;	/* attributes waiting for the next seal */
 	unsigned pmask;			/* enum store_attr_mask of pattr */
 	uint64_t gen;			/* content generation */

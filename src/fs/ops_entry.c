@@ -128,6 +128,7 @@ static int truncate_locked(struct fs *fs, struct node *n, uint64_t size)
 	if (rc < 0)
 		return rc;
 	n->dirty = true;
+	n->trunc_only = false;
 	n->pattr.mtime_ns = n->pattr.ctime_ns = now;
 	n->pmask |= STORE_SET_MTIME | STORE_SET_CTIME;
 	if (n->nwriters)

@@ -30,6 +30,7 @@ static int handle_new(struct node *n, int flags, struct fs_handle **out)
 	h->n = n;
 	h->writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	h->append = flags & O_APPEND;
+	h->trunc = flags & O_TRUNC;
 	*out = h;
 	return 0;
 }
@@ -54,6 +55,7 @@ static int open_live_locked(struct fs *fs, struct node *n,
 		rc = store_file_truncate(n->wc, 0);
 		if (rc < 0)
 			return rc;
+		n->trunc_only = !n->dirty;
 		n->dirty = true;
 		n->pattr.mtime_ns = n->pattr.ctime_ns = fs_now_ns();
 		n->pmask |= STORE_SET_MTIME | STORE_SET_CTIME;
@@ -221,6 +223,7 @@ static ssize_t do_write(struct fs_handle *h, const char *buf, size_t size,
 	r = store_file_write(n->wc, buf, size, (uint64_t)off);
 	if (r >= 0) {
 		n->dirty = true;
+		n->trunc_only = false;
 		n->pattr.mtime_ns = n->pattr.ctime_ns = now;
 		n->pmask |= STORE_SET_MTIME | STORE_SET_CTIME;
 	}
@@ -250,9 +253,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	if (h->writer) {
 		pthread_mutex_lock(&h->n->lock);
-		/* A pending key waits for release: shells dup2() and close
-		 * the new fd before writing, which flushes an empty file. */
-		if (h->n->dirty)
+		/* A pending key, or one only truncated by its O_TRUNC open,
+		 * waits for release: shells dup2() and close the new fd
+		 * before writing, which flushes an empty file. */
+		if (h->n->dirty && !h->n->trunc_only)
 			rc = fs_seal_locked(fs_of(req), h->n, 0);
 		pthread_mutex_unlock(&h->n->lock);
 	}
@@ -269,11 +273,15 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	if (n->kind == NODE_LIVE) {
 		pthread_mutex_lock(&n->lock);
-		if (h->writer) {
-			/* mmap writes may arrive after the last flush */
+		/* Seal here too: mmap writes may arrive after the last
+		 * flush. Releases are asynchronous: another open may have
+		 * truncated meanwhile, and only that handle's release may
+		 * seal a truncation alone. */
+		if (h->writer && (n->pending || (n->dirty &&
+				  (!n->trunc_only || h->trunc))))
 			rc = fs_seal_locked(fs_of(req), n, 0);
+		if (h->writer)
 			n->nwriters--;
-		}
 		if (!--n->nopen && n->wc) {
 			store_file_free(n->wc);
 			n->wc = NULL;
