@@ -132,6 +132,22 @@ class Versions(h.MountTestCase):
         self.assertEqual(h.versions_store(self.m.store, "empty")[0]["size"],
                          0)
 
+    def test_shell_overwrite_and_append(self):
+        """A shell redirect dup2()s the file onto stdout and closes the
+        original fd before writing: the flushes of those closes must not
+        seal an empty (truncated) version of an existing file."""
+        script = ("echo one > f; echo two > f; echo three >> f; "
+                  "cat f > g; cat g > g2; cat g > g2; truncate -s 2 f")
+        rc, out, err = h.run(["bash", "-c", script], cwd=self.m.mnt)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(h.read_file(self.m.p("f")), b"tw")
+        got = [h.read_file(self.m.vp("f", n)) for n in self.m.entries("f")]
+        self.assertEqual(got, [b"one\n", b"two\n", b"two\nthree\n", b"tw"],
+                         "versions of f")
+        self.assertEqual(len(self.m.entries("g")), 1)
+        self.assertEqual(len(self.m.entries("g2")), 2)
+        self.assertEqual(len(h.versions_store(self.m.store, "f")), 4)
+
     def test_tar_x(self):
         src = SourceTree()
         try:
