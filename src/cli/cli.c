@@ -210,7 +210,12 @@ int cli_where_find(const char *path, struct cli_where *w)
 		goto out;
 	}
 	if (stat(vdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		rc = -EXDEV;
+		/* PATH may be a mount root itself: a directory, then. */
+		free(vdir);
+		*slash = '/';
+		if (asprintf(&vdir, "%s/.versions", abs) < 0)
+			vdir = NULL;
+		rc = vdir && !stat(vdir, &st) ? -EISDIR : -EXDEV;
 		goto out;
 	}
 	rel = dir + strlen(top);

@@ -96,9 +96,11 @@ struct cli_where {
 
 /*
  * Find the mount root by walking up from path's directory while the
- * device stays the same, then check that ROOT/.versions exists.
- * -ENOTDIR... as the lookups fail; -EXDEV when path is not inside a crrfs
- * mount; -EINVAL when path names the root itself or ends in "." or "..".
+ * device stays the same, then check that ROOT/.versions exists. Missing
+ * directories above the last component (a deleted folder) become part of
+ * the key. Errors: -EXDEV when path is not inside a crrfs mount; -EISDIR
+ * when path is a mount root; -EINVAL when it ends in ".."; else the errno
+ * of the failed lookup.
  */
 int cli_where_find(const char *path, struct cli_where *w);
 void cli_where_release(struct cli_where *w);
