@@ -304,7 +304,7 @@ static int do_fsync(struct fs *fs, struct node *n)
 	struct store_attr a;
 	int rc;
 
-	if (n->kind != NODE_LIVE || n->type != STORE_T_FILE)
+	if (n->kind != NODE_LIVE || n->type != STORE_T_FILE || fs->o->read_only)
 		return 0;
 	pthread_mutex_lock(&n->lock);
 	if (n->wc) {

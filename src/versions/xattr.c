@@ -125,7 +125,7 @@ static int get_version_id(struct store *s, const struct versions_node *vn,
 	if (rc < 0)
 		return rc == -ENOENT ? -ENODATA : rc;
 	rc = store_expose(s, v.oid, v.vseq);
-	if (rc < 0)
+	if (rc < 0 && rc != -EROFS)	/* a read-only store amends nothing */
 		return rc;
 	return put_str(buf, size, v.vid);
 }
