@@ -11,6 +11,7 @@
 #include "fs/fs_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -209,6 +210,29 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 	return 0;
 }
 
+/*
+ * A clean working copy still holds the old head: swap in the new one so
+ * later writes build on it. Readers may be inside the old one without the
+ * lock, so it is retired, not freed, until the last handle closes. A
+ * dirty one is left alone: its close will make the newest version (the
+ * last writer wins, as on a local disk).
+ */
+static void node_reload_locked(struct fs *fs, struct node *n)
+{
+	struct store_file *f = NULL, **r;
+
+	if (!n->wc || n->dirty)
+		return;
+	r = realloc(n->retired, (n->nretired + 1) * sizeof(*r));
+	if (!r)
+		return;
+	n->retired = r;
+	if (store_file_open(fs->st, node_oid(n), 0, &f) < 0)
+		return;
+	n->retired[n->nretired++] = n->wc;
+	n->wc = f;
+}
+
 void fs_inval_oid(struct fs *fs, uint64_t oid)
 {
 	struct node *n;
@@ -219,6 +243,7 @@ void fs_inval_oid(struct fs *fs, uint64_t oid)
 	if (n) {
 		pthread_mutex_lock(&n->lock);
 		n->gen++;
+		node_reload_locked(fs, n);
 		pthread_mutex_unlock(&n->lock);
 		ino = node_ino(&fs->nt, n);
 	}

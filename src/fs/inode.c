@@ -39,10 +39,25 @@ int node_table_init(struct node_table *t)
 	return 0;
 }
 
-static void node_free(struct node *n)
+void node_drop_wc_locked(struct node *n)
 {
+	size_t i;
+
+	for (i = 0; i < n->nretired; i++)
+		store_file_free(n->retired[i]);
+	free(n->retired);
+	n->retired = NULL;
+	n->nretired = 0;
 	if (n->wc)
 		store_file_free(n->wc);
+	n->wc = NULL;
+	n->dirty = false;
+	n->trunc_only = false;
+}
+
+static void node_free(struct node *n)
+{
+	node_drop_wc_locked(n);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
@@ -61,8 +76,7 @@ void node_table_release(struct node_table *t)
 	}
 	free(t->buckets);
 	t->buckets = NULL;
-	if (t->root.wc)
-		store_file_free(t->root.wc);
+	node_drop_wc_locked(&t->root);
 	pthread_mutex_destroy(&t->root.lock);
 	pthread_mutex_destroy(&t->lock);
 }

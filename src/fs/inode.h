@@ -67,6 +67,9 @@ struct node {
 	struct store_file *wc;		/* shared working copy, or NULL; lives
 					 * while nopen > 0 (readers use it
 					 * without the lock) */
+	struct store_file **retired;	/* replaced wcs readers may still use;
+					 * freed with wc */
+	size_t nretired;
 	bool dirty;			/* wc holds bytes not yet in a version */
 	bool trunc_only;		/* ... and only from an O_TRUNC open:
 					 * a flush waits (see ops_file.c) */
@@ -109,6 +112,9 @@ void node_forget(struct node_table *t, struct node *n, uint64_t count);
 /* Mark the live node holding oid (if any) unlinked and unhash it. */
 void node_detach(struct node_table *t, uint64_t oid);
 void node_detach_locked(struct node_table *t, struct node *n);
+
+/* Free the wc and retired ones (no handle open); node lock held. */
+void node_drop_wc_locked(struct node *n);
 
 /* Re-point a hashed node to another oid; table lock held. */
 void node_rekey_locked(struct node_table *t, struct node *n, uint64_t oid);

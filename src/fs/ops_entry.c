@@ -134,10 +134,8 @@ static int truncate_locked(struct fs *fs, struct node *n, uint64_t size)
 	if (n->nwriters)
 		return 0;
 	rc = fs_seal_locked(fs, n, 0);
-	if (!n->nopen) {
-		store_file_free(n->wc);
-		n->wc = NULL;
-	}
+	if (!n->nopen)
+		node_drop_wc_locked(n);
 	return rc;
 }
 

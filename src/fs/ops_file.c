@@ -282,11 +282,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 			rc = fs_seal_locked(fs_of(req), n, 0);
 		if (h->writer)
 			n->nwriters--;
-		if (!--n->nopen && n->wc) {
-			store_file_free(n->wc);
-			n->wc = NULL;
-			n->dirty = false;
-		}
+		if (!--n->nopen)
+			node_drop_wc_locked(n);
 		pthread_mutex_unlock(&n->lock);
 	}
 	if (rc)
