@@ -40,12 +40,30 @@ build() {	# build DIR [cmake options...]
 
 section() { printf '\n=== %s\n' "$*"; }
 
+# Every suite runs even when an earlier one failed, so one CI run shows
+# all failures; the exit status says whether any did.
+failed=()
+suite() {	# suite NAME ctest-args...
+	local name=$1
+	shift
+	ctest --output-on-failure "$@" || failed+=("$name")
+}
+
+finish() {
+	if ((${#failed[@]})); then
+		section "FAILED: ${failed[*]}"
+		exit 1
+	fi
+	section "all tests passed"
+	exit 0
+}
+
 section "normal build: all tests"
 build "$b"
-ctest --test-dir "$b" --output-on-failure -L unit -j"$jobs"
-ctest --test-dir "$b" --output-on-failure -L integration
+suite "unit" --test-dir "$b" -L unit -j"$jobs"
+suite "integration" --test-dir "$b" -L integration
 
-[[ ${CRRFS_SKIP_SANITIZERS:-0} == 1 ]] && exit 0
+[[ ${CRRFS_SKIP_SANITIZERS:-0} == 1 ]] && finish
 
 # Sanitizer builds are optimised (-O2 -g): the tests run several times
 # faster than at -O0 and the reports keep their line numbers.
@@ -53,8 +71,8 @@ section "AddressSanitizer + UndefinedBehaviorSanitizer: all tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 build "$b-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRRFS_ASAN=ON
-ctest --test-dir "$b-asan" --output-on-failure -L unit -j"$jobs"
-ctest --test-dir "$b-asan" --output-on-failure -L integration
+suite "asan unit" --test-dir "$b-asan" -L unit -j"$jobs"
+suite "asan integration" --test-dir "$b-asan" -L integration
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 # Under TSan everything runs 5-15x slower. The unit tests (which include
@@ -66,8 +84,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 section "ThreadSanitizer: unit tests and the threaded integration tests"
 export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp:halt_on_error=0:exitcode=66:second_deadlock_stack=1"
 build "$b-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCRRFS_TSAN=ON
-ctest --test-dir "$b-tsan" --output-on-failure -L unit -j"$jobs"
-ctest --test-dir "$b-tsan" --output-on-failure -L integration \
+suite "tsan unit" --test-dir "$b-tsan" -L unit -j"$jobs"
+suite "tsan integration" --test-dir "$b-tsan" -L integration \
 	-R 'integ/test_(crash|posix|versions)/nocache'
-
-section "all tests passed"
+finish
