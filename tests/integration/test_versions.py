@@ -120,6 +120,23 @@ class Versions(h.MountTestCase):
         self.assertEqual(vids(h.versions(p)), vids(vs))
         self.assertTrue(h.versions(p)[-1]["current"])
 
+    def test_rapid_overwrites(self):
+        """open(O_TRUNC), write, close in a tight loop: one version per
+        close, never an extra empty one (the kernel sends RELEASE after
+        close(2) returns, so the next open can race the last release)."""
+        for i in range(100):
+            p = self.m.p("r%03d" % i)
+            for c in (b"first", b"second version", b"3"):
+                h.write_file(p, c)
+        bad = {}
+        for i in range(100):
+            k = "r%03d" % i
+            got = [h.read_file(self.m.vp(k, n)) for n in self.m.entries(k)]
+            if got != [b"first", b"second version", b"3"]:
+                bad[k] = got
+        self.assertFalse(bad, "%d of 100 files have wrong versions, e.g. %r"
+                         % (len(bad), sorted(bad.items())[:2]))
+
     def test_shell_redirect_one_version(self):
         rc, out, err = h.run(["sh", "-c", "echo hello > f; cp f g; "
                               "printf x > h2; : > empty"], cwd=self.m.mnt)
