@@ -129,6 +129,57 @@ class MountCmd(h.MountTestCase):
         self.assertEqual(len(self.m.entries("gone")), 2)
 
 
+def as_user(uid, fn_src):
+    """Run a tiny Python program as uid; (rc, stdout, stderr)."""
+    return h.run([sys.executable, "-c",
+                  "import os,sys\nos.setgroups([])\nos.setgid(%d)\n"
+                  "os.setuid(%d)\n%s" % (uid, uid, fn_src)])
+
+
+class Options(unittest.TestCase):
+
+    @unittest.skipUnless(h.need_root(), "needs root to switch users")
+    def test_allow_other_default_permissions(self):
+        with h.Mount(opts=["allow_other,default_permissions"]) as m:
+            h.write_file(m.p("private"), b"secret")
+            os.chmod(m.p("private"), 0o600)
+            h.write_file(m.p("public"), b"hello")
+            os.chmod(m.p("public"), 0o644)
+            os.chmod(m.dir, 0o755)
+            uid = 65534
+            rc, out, err = as_user(uid, "print(open(%r).read())"
+                                   % m.p("public"))
+            self.assertEqual((rc, out.strip()), (0, "hello"), err)
+            rc, out, err = as_user(
+                uid, "try:\n open(%r).read()\nexcept PermissionError:\n"
+                " sys.exit(13)\n" % m.p("private"))
+            self.assertEqual(rc, 13, "default_permissions not enforced: "
+                             + out + err)
+            rc, out, err = as_user(
+                uid, "try:\n open(%r, 'w')\nexcept PermissionError:\n"
+                " sys.exit(13)\n" % m.p("new"))
+            self.assertEqual(rc, 13, out + err)
+            self.assertFalse(os.path.exists(m.p("new")))
+
+    def test_sigterm_unmounts_cleanly(self):
+        m = h.Mount()
+        try:
+            m.start()
+            h.write_file(m.p("f"), b"before sigterm")
+            m.proc.terminate()
+            self.assertEqual(m.proc.wait(timeout=30), 0,
+                             "daemon exit status after SIGTERM")
+            m.proc = None
+            self.assertTrue(h.poll(lambda: not h._mounted(m.mnt), 10),
+                            "still mounted after SIGTERM")
+            self.assertEqual(m.log_problems(), [], m.log_text())
+            m.start()
+            self.assertEqual(h.read_file(m.p("f")), b"before sigterm")
+            m.stop()
+        finally:
+            m.destroy()
+
+
 class MountErrors(unittest.TestCase):
 
     def setUp(self):

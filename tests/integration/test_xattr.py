@@ -142,6 +142,38 @@ class Xattr(h.MountTestCase):
         self.assertEqual(h.read_file(p), b"two!")
         self.assertEqual(len(self.m.entries("f")), 5)
 
+    def test_restore_brings_metadata(self):
+        p = self.m.p("f")
+        h.write_file(p, b"v1 bytes")
+        os.chmod(p, 0o600)
+        os.setxattr(p, "user.color", b"red")
+        v1 = xget(p, "user.crrfs.version-id")	# ends the amend window
+        h.write_file(p, b"v2")
+        os.chmod(p, 0o644)
+        os.setxattr(p, "user.color", b"blue")
+        self.assertEqual(os.stat(p).st_mode & 0o777, 0o644)
+        os.setxattr(p, "user.crrfs.restore", v1.encode())
+        st = os.stat(p)
+        self.assertEqual(st.st_size, 8)
+        self.assertEqual(st.st_mode & 0o777, 0o600)
+        self.assertEqual(os.getxattr(p, "user.color"), b"red")
+        self.assertEqual(h.read_file(p), b"v1 bytes")
+        self.assertEqual(xget(p, "user.crrfs.sha256"),
+                         hashlib.sha256(b"v1 bytes").hexdigest())
+
+    def test_restore_with_open_handle(self):
+        p, ids = self.three_versions()
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            self.assertEqual(os.pread(fd, 100, 0), b"three")
+            os.setxattr(p, "user.crrfs.restore", ids[0].encode())
+            # a new open sees the restored bytes
+            self.assertEqual(h.read_file(p), b"one")
+        finally:
+            os.close(fd)
+        self.assertEqual(h.read_file(p), b"one")
+        self.assertEqual(len(self.m.entries("f")), 4)
+
     def test_restore_deleted_via_versions_dir(self):
         p, ids = self.three_versions()
         os.unlink(p)
