@@ -25,6 +25,14 @@ def content(tid, i):
     return (b"thread %d file %d;" % (tid, i)) * (1 + (i * 7 + tid) % 300)
 
 
+def save_content(i):
+    return b"saved version %d\n" % i * (1 + i % 50)
+
+
+def big_content(i):
+    return (b"%07d" % i) * (2 * 1024 * 1024 // 7)
+
+
 class Writers:
     def __init__(self, mnt):
         self.mnt = mnt
@@ -37,9 +45,48 @@ class Writers:
             t = threading.Thread(target=self.run, args=(tid,), daemon=True)
             self.threads.append(t)
 
+        # an editor's atomic save (write a temp name, rename over the
+        # target) and big fsync'ed files, alongside the small files
+        self.saved = -1			# last save whose rename returned
+        self.saving = -1		# last save attempted
+        self.threads.append(threading.Thread(target=self.saver, daemon=True))
+        self.threads.append(threading.Thread(target=self.big, daemon=True))
+
     def start(self):
         for t in self.threads:
             t.start()
+
+    def saver(self):
+        i = 0
+        tmp = os.path.join(self.mnt, ".target.swp")
+        target = os.path.join(self.mnt, "target")
+        while not self.stop.is_set():
+            self.saving = i
+            try:
+                h.write_file(tmp, save_content(i))
+                os.rename(tmp, target)
+            except OSError:
+                return
+            self.saved = i
+            i += 1
+
+    def big(self):
+        i = 0
+        while not self.stop.is_set():
+            rel = "big%03d" % i
+            try:
+                fd = os.open(os.path.join(self.mnt, rel),
+                             os.O_CREAT | os.O_WRONLY, 0o644)
+                try:
+                    os.write(fd, big_content(i))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                return
+            with self.lock:
+                self.done.append((rel, big_content(i)))
+            i += 1
 
     def run(self, tid):
         i = 0
@@ -87,7 +134,7 @@ class Crash(h.MountTestCase):
         h.write_file(os.path.join(top, "over"), b"old")
         h.write_file(os.path.join(top, "over"), b"new")
         w.start()
-        h.poll(lambda: w.count() >= 400, timeout=4)
+        h.poll(lambda: w.count() >= 1000, timeout=5)
         w.stop.set()
         m.kill9(clear=False)
         w.join()
@@ -109,6 +156,14 @@ class Crash(h.MountTestCase):
         self.assertEqual(h.read_file(held), held_data,
                          "fsync'ed data lost after kill -9")
         self.assertEqual(h.read_file(os.path.join(top, "over")), b"new")
+        if w.saved >= 0:
+            got = h.read_file(os.path.join(top, "target"))
+            ok = [save_content(i) for i in range(w.saved, w.saving + 1)]
+            self.assertIn(got, ok, "atomic save lost: want save %d..%d"
+                          % (w.saved, w.saving))
+        self.assertFalse(os.path.exists(os.path.join(top, ".target.swp"))
+                         and w.saving == w.saved,
+                         "temp file of a finished save reappeared")
         self.assertEqual(len(m.entries("r%d/over" % round_no)), 2)
         # the store, directly
         rel, data = done[len(done) // 2]
