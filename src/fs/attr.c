@@ -201,6 +201,8 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 		return 0;	/* the close still makes the version */
 	n->dirty = false;
 	n->trunc_only = false;
+	n->orphan_dirty = false;
+	n->cycle++;
 	n->pending = false;
 	n->pmask = 0;
 	if (!e.pending) {

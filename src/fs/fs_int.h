@@ -33,7 +33,8 @@ struct fs_handle {
 	struct store_file *ro;	/* head (or the version) at open, or NULL */
 	bool writer;		/* its closes seal the node's working copy */
 	bool append;		/* O_APPEND */
-	bool trunc;		/* opened with O_TRUNC */
+	uint64_t cycle;		/* node cycle when it last changed the wc,
+				 * or UINT64_MAX */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)
@@ -77,6 +78,9 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
  * while open makes no version and no error.
  */
 int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags);
+
+/* Whether closing (flush) or releasing h must seal; node lock held. */
+bool fs_close_seals(struct fs_handle *h, bool release);
 
 /* Tell the kernel that the live key oid changed behind its back: its
  * next open drops cached pages, cached attributes go now. No lock held;

@@ -53,6 +53,7 @@ void node_drop_wc_locked(struct node *n)
 	n->wc = NULL;
 	n->dirty = false;
 	n->trunc_only = false;
+	n->orphan_dirty = false;
 }
 
 static void node_free(struct node *n)

@@ -73,6 +73,10 @@ struct node {
 	bool dirty;			/* wc holds bytes not yet in a version */
 	bool trunc_only;		/* ... and only from an O_TRUNC open:
 					 * a flush waits (see ops_file.c) */
+	bool orphan_dirty;		/* ... by a truncate with no handle:
+					 * any writer's close seals it */
+	uint64_t cycle;			/* counts seals; a handle that changed
+					 * the wc in this cycle may seal it */
 	struct store_attr pattr;	/* attributes waiting for the next seal */
 	unsigned pmask;			/* enum store_attr_mask of pattr */
 	uint64_t gen;			/* content generation */

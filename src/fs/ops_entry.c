@@ -110,7 +110,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 /* truncate(2)/ftruncate(2): through the working copy; sealed at once when
  * no writer is open (a truncate by path makes its version). */
-static int truncate_locked(struct fs *fs, struct node *n, uint64_t size)
+static int truncate_locked(struct fs *fs, struct node *n, uint64_t size,
+			   struct fs_handle *h)
 {
 	int64_t now = fs_now_ns();
 	int rc;
@@ -131,8 +132,14 @@ static int truncate_locked(struct fs *fs, struct node *n, uint64_t size)
 	n->trunc_only = false;
 	n->pattr.mtime_ns = n->pattr.ctime_ns = now;
 	n->pmask |= STORE_SET_MTIME | STORE_SET_CTIME;
-	if (n->nwriters)
+	if (h && h->writer) {
+		h->cycle = n->cycle;	/* its close seals */
 		return 0;
+	}
+	if (n->nwriters) {
+		n->orphan_dirty = true;	/* the next writer's close seals */
+		return 0;
+	}
 	rc = fs_seal_locked(fs, n, 0);
 	if (!n->nopen)
 		node_drop_wc_locked(n);
@@ -183,7 +190,7 @@ static unsigned attr_of_setattr(const struct stat *in, int to_set,
 }
 
 static int do_setattr(struct fs *fs, struct node *n, const struct stat *in,
-		      int to_set)
+		      int to_set, struct fs_handle *h)
 {
 	struct store_entry e;
 	struct store_attr a;
@@ -196,7 +203,7 @@ static int do_setattr(struct fs *fs, struct node *n, const struct stat *in,
 		return -EROFS;
 	pthread_mutex_lock(&n->lock);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		rc = truncate_locked(fs, n, (uint64_t)in->st_size);
+		rc = truncate_locked(fs, n, (uint64_t)in->st_size, h);
 		if (rc < 0)
 			goto out;
 	}
@@ -234,9 +241,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct fs *fs = fs_of(req);
 	struct node *n = fs_node(req, ino);
 	struct stat st;
-	int rc = do_setattr(fs, n, attr, to_set);
+	int rc = do_setattr(fs, n, attr, to_set,
+			    fi && n->kind == NODE_LIVE ? fs_handle_of(fi) :
+			    NULL);
 
-	(void)fi;
 	if (!rc)
 		rc = fs_node_stat(fs, n, &st);
 	if (rc)

@@ -30,7 +30,7 @@ static int handle_new(struct node *n, int flags, struct fs_handle **out)
 	h->n = n;
 	h->writer = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	h->append = flags & O_APPEND;
-	h->trunc = flags & O_TRUNC;
+	h->cycle = UINT64_MAX;
 	*out = h;
 	return 0;
 }
@@ -57,6 +57,7 @@ static int open_live_locked(struct fs *fs, struct node *n,
 			return rc;
 		n->trunc_only = !n->dirty;
 		n->dirty = true;
+		h->cycle = n->cycle;
 		n->pattr.mtime_ns = n->pattr.ctime_ns = fs_now_ns();
 		n->pmask |= STORE_SET_MTIME | STORE_SET_CTIME;
 	}
@@ -224,6 +225,7 @@ static ssize_t do_write(struct fs_handle *h, const char *buf, size_t size,
 	if (r >= 0) {
 		n->dirty = true;
 		n->trunc_only = false;
+		h->cycle = n->cycle;
 		n->pattr.mtime_ns = n->pattr.ctime_ns = now;
 		n->pmask |= STORE_SET_MTIME | STORE_SET_CTIME;
 	}
@@ -244,6 +246,29 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)r);
 }
 
+/*
+ * Which close makes the version. Releases are asynchronous: an old
+ * handle's release may arrive while a new handle is mid-way, so a handle
+ * seals only changes made in the current cycle by itself (or by a
+ * truncate with no handle). A pending key, or a wc only truncated by an
+ * O_TRUNC open, waits for the release: shells dup2() and close the new
+ * fd before writing, which flushes an empty file.
+ */
+bool fs_close_seals(struct fs_handle *h, bool release)
+{
+	struct node *n = h->n;
+
+	if (!h->writer)
+		return false;
+	if (n->pending && !n->dirty)
+		return release;
+	if (!n->dirty)
+		return false;
+	if (h->cycle != n->cycle && !n->orphan_dirty && !n->pending)
+		return false;
+	return release || !n->trunc_only;
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi)
 {
@@ -253,10 +278,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	if (h->writer) {
 		pthread_mutex_lock(&h->n->lock);
-		/* A pending key, or one only truncated by its O_TRUNC open,
-		 * waits for release: shells dup2() and close the new fd
-		 * before writing, which flushes an empty file. */
-		if (h->n->dirty && !h->n->trunc_only)
+		if (fs_close_seals(h, false))
 			rc = fs_seal_locked(fs_of(req), h->n, 0);
 		pthread_mutex_unlock(&h->n->lock);
 	}
@@ -274,11 +296,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	if (n->kind == NODE_LIVE) {
 		pthread_mutex_lock(&n->lock);
 		/* Seal here too: mmap writes may arrive after the last
-		 * flush. Releases are asynchronous: another open may have
-		 * truncated meanwhile, and only that handle's release may
-		 * seal a truncation alone. */
-		if (h->writer && (n->pending || (n->dirty &&
-				  (!n->trunc_only || h->trunc))))
+		 * flush. */
+		if (fs_close_seals(h, true))
 			rc = fs_seal_locked(fs_of(req), n, 0);
 		if (h->writer)
 			n->nwriters--;
