@@ -49,6 +49,25 @@ BIN = os.environ.get("CRRFS_BIN") or _default_bin()
 VARIANT = os.environ.get("CRRFS_VARIANT", "cache")
 NOCACHE = VARIANT == "nocache"
 
+
+def _sanitized(path):
+    """'asan' or 'tsan' if the binary was built with a sanitizer, else
+    ''. Tests that only measure scale shrink their loops there, since the
+    plain build already checks them at full size."""
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except (OSError, TypeError):
+        return ""
+    if b"__tsan_init" in blob:
+        return "tsan"
+    if b"__asan_init" in blob:
+        return "asan"
+    return ""
+
+
+SANITIZER = _sanitized(BIN)
+
 # A daemon log line matching this fails the test.
 ERROR_LINE = re.compile(r"error:", re.IGNORECASE)
 SANITIZER_LINE = re.compile(
@@ -456,7 +475,8 @@ def main():
     wd = threading.Timer(WATCHDOG_SECONDS, _watchdog)
     wd.daemon = True
     wd.start()
-    print("crrfs binary: %s, variant: %s" % (BIN, VARIANT))
+    print("crrfs binary: %s, variant: %s%s" % (
+        BIN, VARIANT, ", sanitizer: " + SANITIZER if SANITIZER else ""))
     sys.stdout.flush()
     suite = unittest.defaultTestLoader.loadTestsFromModule(
         sys.modules["__main__"])
