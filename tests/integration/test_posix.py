@@ -365,6 +365,20 @@ class Posix(h.MountTestCase):
         self.assertEqual((r, e), (-1, errno.ERANGE))
         r, e = h.raw_getxattr(p, "user.foo", 0)
         self.assertEqual(r, 6)
+        # listxattr with a short buffer: ERANGE too
+        libc = h.libc
+        libc.listxattr.argtypes = [h.ctypes.c_char_p, h.ctypes.c_void_p,
+                                   h.ctypes.c_size_t]
+        libc.listxattr.restype = h.ctypes.c_ssize_t
+        need = libc.listxattr(os.fsencode(p), None, 0)
+        self.assertGreaterEqual(need, len(b"user.foo\0user.bar\0"))
+        buf = h.ctypes.create_string_buffer(4)
+        self.assertEqual(libc.listxattr(os.fsencode(p), buf, 4), -1)
+        self.assertEqual(h.ctypes.get_errno(), errno.ERANGE)
+        # a value of the kernel's maximum size
+        os.setxattr(p, "user.max", b"m" * 65536)
+        self.assertEqual(os.getxattr(p, "user.max"), b"m" * 65536)
+        os.removexattr(p, "user.max")
         os.removexattr(p, "user.foo")
         self.assertErrno(errno.ENODATA, os.getxattr, p, "user.foo")
         self.assertNotIn("user.foo", os.listxattr(p))

@@ -137,6 +137,43 @@ class Versions(h.MountTestCase):
         self.assertFalse(bad, "%d of 100 files have wrong versions, e.g. %r"
                          % (len(bad), sorted(bad.items())[:2]))
 
+    def test_many_versions_listing(self):
+        """.versions/<key>/ with more entries than one readdir buffer."""
+        p = self.m.p("f")
+        for i in range(300):
+            h.write_file(p, b"%d" % i)
+        names = os.listdir(self.m.vp("f"))
+        self.assertEqual(len(names), 300)
+        self.assertEqual(len(set(names)), 300)
+        names.sort()
+        self.assertEqual(h.read_file(self.m.vp("f", names[0])), b"0")
+        self.assertEqual(h.read_file(self.m.vp("f", names[299])), b"299")
+        self.assertEqual(h.read_file(self.m.vp("f", names[150])), b"150")
+        vs = h.versions_store(self.m.store, "f")
+        self.assertEqual([v["version_id"] for v in vs],
+                         [entry_vid(n) for n in names])
+
+    def test_metadata_change_after_exposure(self):
+        """Once a version's id was seen, chmod/xattr changes make a new
+        version that shares the data (no copy)."""
+        p = self.m.p("f")
+        h.write_file(p, os.urandom(4 * MiB))
+        os.chmod(p, 0o640)			# amends: still one version
+        self.assertEqual(len(self.m.entries("f")), 1)
+        os.getxattr(p, "user.crrfs.version-id")
+        before = h.du_k(os.path.join(self.m.store, "data"))
+        os.chmod(p, 0o600)
+        names = self.m.entries("f")
+        self.assertEqual(len(names), 2)
+        self.assertEqual(os.stat(self.m.vp("f", names[0])).st_mode & 0o777,
+                         0o440)
+        self.assertEqual(os.stat(self.m.vp("f", names[1])).st_mode & 0o777,
+                         0o400)
+        self.assertEqual(h.read_file(self.m.vp("f", names[0])),
+                         h.read_file(self.m.vp("f", names[1])))
+        self.assertLess(h.du_k(os.path.join(self.m.store, "data")) - before,
+                        256, "a chmod copied data")
+
     def test_shell_redirect_one_version(self):
         rc, out, err = h.run(["sh", "-c", "echo hello > f; cp f g; "
                               "printf x > h2; : > empty"], cwd=self.m.mnt)
