@@ -184,6 +184,39 @@ class Xattr(h.MountTestCase):
         self.assertEqual([x["delete_marker"] for x in vs],
                          [False, False, False, True, False])
 
+    def test_recreate_continues_history(self):
+        """A key is its path (S3): writing a deleted name again adds to the
+        same history, and restore by id works across the delete."""
+        p = self.m.p("b")
+        h.write_file(p, b"v1")
+        v1 = xget(p, "user.crrfs.version-id")
+        os.unlink(p)
+        h.write_file(p, b"v2")
+        names = self.m.entries("b")
+        self.assertEqual(len(names), 3)
+        self.assertTrue(names[1].endswith(".deleted"))
+        os.setxattr(p, "user.crrfs.restore", v1.encode())
+        self.assertEqual(h.read_file(p), b"v1")
+        self.assertEqual(len(h.versions_store(self.m.store, "b")), 4)
+
+    def test_undelete_inside_deleted_folder(self):
+        """Undeleting d/f after `rm -r d` must make d/f reachable again (a
+        folder is a prefix in S3: a live key below it makes it exist), or
+        fail with an errno: never report success and leave it hidden."""
+        os.mkdir(self.m.p("d"))
+        h.write_file(self.m.p("d", "f"), b"inner")
+        os.unlink(self.m.p("d", "f"))
+        os.rmdir(self.m.p("d"))
+        try:
+            os.removexattr(self.m.vp("d", "f"), "user.crrfs.deleted")
+        except OSError:
+            self.assertFalse(os.path.exists(self.m.p("d", "f")))
+            return
+        self.assertTrue(os.path.exists(self.m.p("d", "f")),
+                        "undelete reported success but d/f is not there")
+        self.assertEqual(h.read_file(self.m.p("d", "f")), b"inner")
+        self.assertIn("d", os.listdir(self.m.mnt))
+
     def test_restore_bad_ids(self):
         p, ids = self.three_versions()
         self.assertErrno(NO_SUCH_VERSION, os.setxattr, p,
