@@ -176,6 +176,34 @@ class Crash(h.MountTestCase):
         rc, out, err = h.crrfs("fsck", self.m.store)
         self.assertEqual(rc, 0, "fsck not clean:\n" + out + err)
 
+    def test_fsck_can_fail(self):
+        """fsck must see damage, or its 'clean' above proves nothing."""
+        h.write_file(self.m.p("a"), b"a" * 300000)
+        h.write_file(self.m.p("b"), b"b" * 300000)
+        self.m.stop()
+        self.fsck_clean()
+        segs = []
+        for d, _, files in os.walk(os.path.join(self.m.store, "data")):
+            segs += [os.path.join(d, f) for f in files]
+        self.assertGreaterEqual(len(segs), 2, segs)
+        # an orphan: a well-named segment file no version uses
+        # (STORE/data/<2 hex>/<16 hex>, the 2 hex taken from the name)
+        name = "%016x" % 0xabcdef
+        seg0 = os.path.basename(segs[0])
+        sub = name[-2:] if os.path.basename(os.path.dirname(segs[0])) \
+            == seg0[-2:] else name[:2]
+        orphan = os.path.join(self.m.store, "data", sub, name)
+        os.makedirs(os.path.dirname(orphan), exist_ok=True)
+        h.write_file(orphan, b"stray")
+        rc, out, err = h.crrfs("fsck", self.m.store)
+        self.assertEqual(rc, 1, "fsck missed an orphan segment:\n" + out + err)
+        os.unlink(orphan)
+        # missing data: a segment some version needs
+        os.unlink(segs[0])
+        rc, out, err = h.crrfs("fsck", self.m.store)
+        self.assertEqual(rc, 1, "fsck missed a missing segment:\n" + out + err)
+        self.m.start()
+
     def test_kill9_during_writes(self):
         n1 = self.crash_round(1)
         # fsck reads alongside the mount (no lock), then after unmount

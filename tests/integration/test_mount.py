@@ -161,6 +161,18 @@ class Options(unittest.TestCase):
             self.assertEqual(rc, 13, out + err)
             self.assertFalse(os.path.exists(m.p("new")))
 
+    def test_our_options(self):
+        """sync, sync_interval, amend_window, threads are accepted (two
+        -o flags) and a -o sync mount keeps what it acknowledged."""
+        with h.Mount(opts=["sync,sync_interval=50,threads=4",
+                           "amend_window=500"]) as m:
+            h.write_file(m.p("f"), b"synced")
+            os.chmod(m.p("f"), 0o600)
+            m.kill9()
+            m.start()
+            self.assertEqual(h.read_file(m.p("f")), b"synced")
+            self.assertEqual(os.stat(m.p("f")).st_mode & 0o777, 0o600)
+
     def test_sigterm_unmounts_cleanly(self):
         m = h.Mount()
         try:
