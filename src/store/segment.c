@@ -244,7 +244,11 @@ int seg_scan(struct store *s, int (*fn)(void *arg, uint64_t seg,
 	while (!rc && (de = readdir(top))) {
 		if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
 			continue;
-		snprintf(p, sizeof(p), "%s/data/%s", s->path, de->d_name);
+		/* Checked, not assumed: a store path near PATH_MAX must not
+		 * make the scan look at a truncated name. */
+		if ((size_t)snprintf(p, sizeof(p), "%s/data/%s", s->path,
+				     de->d_name) >= sizeof(p))
+			continue;
 		sub = opendir(p);
 		if (!sub)
 			continue;
@@ -257,7 +261,9 @@ int seg_scan(struct store *s, int (*fn)(void *arg, uint64_t seg,
 			seg = strtoull(fe->d_name, &end, 16);
 			if (*end)
 				continue;
-			snprintf(f, sizeof(f), "%s/%s", p, fe->d_name);
+			if ((size_t)snprintf(f, sizeof(f), "%s/%s", p,
+					     fe->d_name) >= sizeof(f))
+				continue;
 			rc = fn(arg, seg, f);
 		}
 		closedir(sub);
