@@ -86,52 +86,12 @@ static int restore_undelete(const struct cli_where *w)
 	return rc;
 }
 
-/*
- * Undelete the folders above the key that are gone (top down), so the
- * restored file is reachable again: S3 has no folders to restore, but a
- * file under a missing directory would be restored out of sight.
- */
-static int restore_parents(const struct cli_where *w)
-{
-	char *live = NULL, *vdir = NULL;
-	const char *top = strcmp(w->root, "/") ? w->root : "";
-	const char *p = w->key;
-	struct stat st;
-	int rc = 0;
-
-	while (!rc && (p = strchr(p, '/'))) {
-		int len = (int)(p - w->key);
-
-		p++;
-		if (asprintf(&live, "%s/%.*s", top, len, w->key) < 0) {
-			live = NULL;
-			rc = -ENOMEM;
-			break;
-		}
-		if (lstat(live, &st) < 0 && errno == ENOENT) {
-			if (asprintf(&vdir, "%s/.versions/%.*s", top, len,
-				     w->key) < 0) {
-				vdir = NULL;
-				rc = -ENOMEM;
-			} else if (removexattr(vdir, "user.crrfs.deleted") < 0) {
-				rc = -errno;
-			}
-			free(vdir);
-			vdir = NULL;
-		}
-		free(live);
-		live = NULL;
-	}
-	return rc;
-}
-
 /* Decide what to do, do it, say it. */
 static int restore_run(const char *path, const char *vid)
 {
 	const struct cli_version *target = NULL, *cur;
 	struct cli_where w = { 0 };
 	struct cli_version *v = NULL;
-	struct stat st;
 	size_t n = 0;
 	int rc;
 
@@ -171,9 +131,6 @@ static int restore_run(const char *path, const char *vid)
 		rc = restore_to(path, &w, vid, !cur->delete_marker);
 	} else if (cur->delete_marker) {
 		rc = restore_undelete(&w);
-	} else if (lstat(path, &st) < 0 && errno == ENOENT) {
-		/* Live itself, but under a deleted folder: bring that back. */
-		rc = 0;
 	} else {
 		target = restore_previous(v, n);
 		if (!target) {
@@ -184,8 +141,6 @@ static int restore_run(const char *path, const char *vid)
 		}
 		rc = restore_to(path, &w, target->vid, true);
 	}
-	if (rc == 0)
-		rc = restore_parents(&w);
 	if (rc < 0) {
 		cli_err("cannot restore '%s'%s%s%s: %s", path,
 			target ? " to version '" : "",

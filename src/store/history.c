@@ -361,6 +361,8 @@ int store_sha256(struct store *s, uint64_t oid, uint64_t vseq,
 /* ------------------------------------------------------------------ */
 /* Restore, version-specific deletes, undelete */
 
+static int ancestors_revive(struct store_txn *t, uint64_t parent);
+
 struct restore_arg {
 	uint64_t oid;
 	const char *vid;
@@ -389,7 +391,7 @@ static int restore_apply(struct store_txn *t, void *varg)
 	if (o.flags & OBJ_DEAD) {
 		rc = conflict_check(t, a->oid, &o);
 		if (!rc)
-			rc = parent_check(s, t->txn, o.parent);
+			rc = ancestors_revive(t, o.parent);
 		if (rc)
 			return rc;
 	}
@@ -491,10 +493,77 @@ int store_delete_version(struct store *s, uint64_t oid, uint64_t vseq,
 	return store_commit(s, delv_apply, &a, 0, NULL, NULL);
 }
 
+/* Take the delete markers off the top of dead key oid (version-specific
+ * deletes); -ENOENT when only markers are left. */
+static int markers_strip(struct store_txn *t, uint64_t oid, struct obj *o)
+{
+	struct vrec v;
+	int rc;
+
+	while (o->flags & OBJ_DEAD) {
+		rc = vrec_get(t->s, t->txn, oid, o->head, &v);
+		if (!rc && !(v.flags & STORE_V_DELETE_MARKER))
+			rc = -EIO;	/* head flag and record disagree */
+		if (!rc)
+			rc = vrec_del(t->s, t->txn, oid, o->head);
+		if (!rc)
+			rc = head_recompute(t, oid, o);
+		if (rc)
+			return rc;
+		if (obj_get(t->s, t->txn, oid, o))
+			return -ENOENT;	/* only markers: nothing to show */
+	}
+	return 0;
+}
+
+/*
+ * In S3 a folder is only a prefix: a key that comes back makes its
+ * folders exist again. Here folders are keys of their own, so every dead
+ * folder above a key that is undeleted or restored comes back too, top
+ * down, in the same transaction, the same way the key itself does (its
+ * markers are stripped: a version-specific delete, never replicated).
+ * Without this the key would come back out of sight, and the caller would
+ * be told it worked.
+ */
+static int ancestors_revive(struct store_txn *t, uint64_t parent)
+{
+	uint64_t *chain = NULL, *grown;
+	size_t n = 0, cap = 0;
+	struct obj o;
+	int rc = 0;
+
+	while (parent != STORE_ROOT_OID) {
+		rc = obj_get(t->s, t->txn, parent, &o);
+		if (rc || (o.head && !(o.flags & OBJ_DEAD)))
+			break;	/* a live folder: everything above is live */
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			grown = realloc(chain, cap * sizeof(*chain));
+			if (!grown) {
+				rc = -ENOMEM;
+				break;
+			}
+			chain = grown;
+		}
+		chain[n++] = parent;
+		parent = o.parent;
+	}
+	while (!rc && n--) {
+		rc = obj_get(t->s, t->txn, chain[n], &o);
+		if (!rc && !o.head)
+			rc = -ENOENT;
+		if (!rc)
+			rc = conflict_check(t, chain[n], &o);
+		if (!rc)
+			rc = markers_strip(t, chain[n], &o);
+	}
+	free(chain);
+	return rc;
+}
+
 static int undelete_apply(struct store_txn *t, void *varg)
 {
 	uint64_t oid = *(uint64_t *)varg;
-	struct vrec v;
 	struct obj o;
 	int rc;
 
@@ -503,20 +572,8 @@ static int undelete_apply(struct store_txn *t, void *varg)
 		return rc;
 	if (!o.head || !(o.flags & OBJ_DEAD))
 		return -ENOENT;
-	while (o.flags & OBJ_DEAD) {
-		rc = vrec_get(t->s, t->txn, oid, o.head, &v);
-		if (!rc && !(v.flags & STORE_V_DELETE_MARKER))
-			rc = -EIO;	/* head flag and record disagree */
-		if (!rc)
-			rc = vrec_del(t->s, t->txn, oid, o.head);
-		if (!rc)
-			rc = head_recompute(t, oid, &o);
-		if (rc)
-			return rc;
-		if (obj_get(t->s, t->txn, oid, &o))
-			return -ENOENT;	/* only markers: nothing to show */
-	}
-	return 0;
+	rc = markers_strip(t, oid, &o);
+	return rc ? rc : ancestors_revive(t, o.parent);
 }
 
 int store_undelete(struct store *s, uint64_t oid)

@@ -454,8 +454,8 @@ static int store_lock(struct store *s)
 		return rc;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
-		log_error("store '%s' is in use by another crrfs process",
-			  s->path);
+		/* Not logged: the caller knows what it was trying to do
+		 * (mount, repair) and says so in its one line. */
 		return -EBUSY;
 	}
 	return 0;

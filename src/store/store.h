@@ -154,7 +154,8 @@ struct store_entry {
  * exclusive lock on STORE/lock unless STORE_NOLOCK: a second open of a
  * store in use returns -EBUSY. On open, pending keys and orphan segments
  * left by a crash are removed (see store_fsck()). On failure *out is NULL
- * and a one-line reason has been logged. Must be called after any fork().
+ * and a one-line reason has been logged, except for -EBUSY, which the
+ * caller reports in its own words. Must be called after any fork().
  */
 int store_open(const struct store_opts *opts, struct store **out);
 
@@ -357,9 +358,12 @@ int store_sha256(struct store *s, uint64_t oid, uint64_t vseq,
 
 /*
  * Make version vid of key oid current again: a new version with its bytes
- * (shared, not copied) and metadata. Works on a deleted key too (it
- * reappears; -EEXIST if a different key of the same name is live). -ENOENT
- * for an unknown vid, -EINVAL for a delete marker's vid.
+ * (shared, not copied) and metadata. Works on a deleted key too: it
+ * reappears, and so does every deleted folder above it (their delete
+ * markers are removed, as by store_undelete), since a key can only be seen
+ * through its folders. -EEXIST if a different key of the same name (of the
+ * key or of such a folder) is live. -ENOENT for an unknown vid, -EINVAL
+ * for a delete marker's vid.
  */
 int store_restore(struct store *s, uint64_t oid, const char *vid,
 		  struct store_entry *out);
@@ -373,7 +377,8 @@ int store_restore(struct store *s, uint64_t oid, const char *vid,
 int store_delete_version(struct store *s, uint64_t oid, uint64_t vseq,
 			 bool allow_purge);
 
-/* Remove every delete marker above the newest data version; -ENOENT when
+/* Remove every delete marker above the newest data version, and bring
+ * back deleted folders above the key as store_restore() does; -ENOENT when
  * the head is not a delete marker. */
 int store_undelete(struct store *s, uint64_t oid);
 

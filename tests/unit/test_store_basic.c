@@ -113,6 +113,48 @@ static void test_unlink_mkdir(struct store *s)
 	CHECK_EQ_INT(tst_nversions(s, oid), 3);
 }
 
+/* A key that comes back brings back the deleted folders above it. */
+static void test_revive_folders(struct store *s)
+{
+	struct store_attr da = tst_attr(0755);
+	struct store_entry a, b, e;
+	struct vlist l = { .n = 0 };
+	uint64_t f, g;
+
+	CHECK_EQ_INT(store_mkdir(s, STORE_ROOT_OID, "ra", &da, &a), 0);
+	CHECK_EQ_INT(store_mkdir(s, a.oid, "rb", &da, &b), 0);
+	f = tst_put(s, b.oid, "f", "one", 3);
+	g = tst_put(s, b.oid, "g", "two", 3);
+	CHECK(f && g);
+	CHECK_EQ_INT(store_unlink(s, b.oid, "f", NULL), 0);
+	CHECK_EQ_INT(store_unlink(s, b.oid, "g", NULL), 0);
+	CHECK_EQ_INT(store_rmdir(s, a.oid, "rb", NULL), 0);
+	CHECK_EQ_INT(store_rmdir(s, STORE_ROOT_OID, "ra", NULL), 0);
+
+	/* Undelete: both folders live again, top down. */
+	CHECK_EQ_INT(store_undelete(s, f), 0);
+	CHECK_EQ_INT(store_resolve(s, "ra/rb/f", &e), 0);
+	CHECK(e.live && e.oid == f);
+	CHECK_EQ_INT(tst_nversions(s, a.oid), 1);	/* marker stripped */
+
+	/* Restore by id of a key under a folder deleted again. */
+	CHECK_EQ_INT(store_unlink(s, b.oid, "f", NULL), 0);
+	CHECK_EQ_INT(store_rmdir(s, a.oid, "rb", NULL), 0);
+	CHECK_EQ_INT(store_versions(s, g, vlist_cb, &l), 0);
+	CHECK_EQ_INT(l.n, 2);
+	CHECK_EQ_INT(store_restore(s, g, l.vids[0], &e), 0);
+	CHECK_EQ_INT(store_resolve(s, "ra/rb/g", &e), 0);
+	CHECK(e.live);
+
+	/* A live file where a folder was: the folder cannot come back. */
+	CHECK_EQ_INT(store_unlink(s, b.oid, "g", NULL), 0);
+	CHECK_EQ_INT(store_rmdir(s, a.oid, "rb", NULL), 0);
+	CHECK(tst_put(s, a.oid, "rb", "file", 4));
+	CHECK_EQ_INT(store_undelete(s, g), -EEXIST);
+	CHECK_EQ_INT(store_lookup_any(s, b.oid, "g", &e), 0);
+	CHECK(!e.live);	/* nothing changed */
+}
+
 struct names {
 	char buf[64][16];
 	int n;
@@ -321,6 +363,7 @@ int main(void)
 	test_roundtrip(s);
 	test_three_seals(s);
 	test_unlink_mkdir(s);
+	test_revive_folders(s);
 	test_readdir(s);
 	test_paths(s);
 	test_symlink(s);
