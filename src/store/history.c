@@ -168,9 +168,10 @@ int store_versions(struct store *s, uint64_t oid, store_version_fn fn,
 	if (rc)
 		return rc;
 	rc = obj_get(s, txn, oid, &o);
-	c.type = o.type;
-	if (!rc)
+	if (!rc) {
+		c.type = o.type;
 		rc = walk(s, txn, oid, list_one, &c);
+	}
 	mdb_txn_abort(txn);
 	return rc == 1 ? 0 : rc;
 }

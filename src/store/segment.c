@@ -86,10 +86,18 @@ int refs_adjust(struct store_txn *t, const struct vrec *v, int delta)
 	return rc;
 }
 
+/*
+ * Segments made one after another share a directory (4096 at a time, then
+ * the next of 256): ext4 then allocates their inodes side by side and keeps
+ * one directory block hot, where spreading consecutive segments over all
+ * 256 directories touched a cold directory and inode group for every new
+ * small file. The scan and fsck read every directory, so the fan-out is
+ * only a matter of speed.
+ */
 void seg_path(const struct store *s, uint64_t seg, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/data/%02x/%016" PRIx64, s->path,
-		 (unsigned)(seg & 0xff), seg);
+		 (unsigned)((seg >> 12) & 0xff), seg);
 }
 
 int seg_create(struct store *s, uint64_t *seg, int *fd)
