@@ -38,7 +38,7 @@ void fs_vnode(struct node *n, struct versions_node *vn)
 	vn->oid = node_oid(n);
 	vn->vseq = n->vseq;
 	pthread_mutex_lock(&n->lock);
-	vn->type = n->type;
+	atomic_store(&vn->type, atomic_load(&n->type));
 	if (n->kind == NODE_VENTRY)
 		vn->v = n->vinfo;
 	pthread_mutex_unlock(&n->lock);
@@ -99,7 +99,7 @@ static void node_refresh_locked(struct fs *fs, struct node *n)
 		return;
 	n->base = e.head.attr;
 	n->alloc_bytes = e.head.alloc_bytes;
-	n->type = e.type;
+	atomic_store(&n->type, (int)e.type);
 }
 
 int fs_node_stat(struct fs *fs, struct node *n, struct stat *st)
@@ -119,8 +119,8 @@ int fs_node_stat(struct fs *fs, struct node *n, struct stat *st)
 	alloc = n->alloc_bytes;
 	attr_overlay(&a, &n->pattr, n->pmask);
 	if (!(a.mode & S_IFMT))
-		a.mode |= n->type == STORE_T_DIR ? S_IFDIR :
-			   n->type == STORE_T_SYMLINK ? S_IFLNK : S_IFREG;
+		a.mode |= node_type(n) == STORE_T_DIR ? S_IFDIR :
+			   node_type(n) == STORE_T_SYMLINK ? S_IFLNK : S_IFREG;
 	if (n->wc) {
 		a.size = store_file_size(n->wc);
 		alloc = store_file_blocks(n->wc) * 512;
@@ -155,7 +155,7 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e)
 	if (!n)
 		return NULL;
 	pthread_mutex_lock(&n->lock);
-	n->type = e->type;
+	atomic_store(&n->type, (int)e->type);
 	if (!e->pending) {
 		n->base = e->head.attr;
 		n->alloc_bytes = e->head.alloc_bytes;

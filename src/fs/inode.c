@@ -179,7 +179,7 @@ struct node *node_get(struct node_table *t, enum node_kind kind, uint64_t oid,
 		n->vseq = vseq;
 		atomic_init(&n->oid, oid);
 		atomic_init(&n->unlinked, false);
-		n->type = type;
+		atomic_store(&n->type, (int)type);
 		n->gen = 1;
 		pthread_mutex_init(&n->lock, NULL);
 		node_grow_locked(t);

@@ -55,9 +55,14 @@ struct node {
 	bool hashed;
 	struct node *next;
 
+	/* An enum store_type. Atomic, not [node]: a name's key can change
+	 * type (a file deleted, a symlink made under the same name continues
+	 * its history), while handlers check the type without the lock
+	 * before choosing a path. Read it with node_type(). */
+	atomic_int type;
+
 	pthread_mutex_t lock;
 	/* [node] */
-	enum store_type type;
 	bool pending;			/* key has no version yet */
 	struct store_attr base;		/* last known attributes of the head */
 	uint64_t alloc_bytes;		/* of the head */
@@ -126,6 +131,11 @@ void node_rekey_locked(struct node_table *t, struct node *n, uint64_t oid);
 static inline uint64_t node_oid(struct node *n)
 {
 	return atomic_load(&n->oid);
+}
+
+static inline enum store_type node_type(struct node *n)
+{
+	return (enum store_type)atomic_load(&n->type);
 }
 
 #endif

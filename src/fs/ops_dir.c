@@ -40,7 +40,7 @@ static void opendir_reply(fuse_req_t req, struct node *n,
 	struct dir_handle *dh;
 
 	if (n->kind == NODE_VENTRY ||
-	    (n->kind == NODE_LIVE && n->type != STORE_T_DIR)) {
+	    (n->kind == NODE_LIVE && node_type(n) != STORE_T_DIR)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}

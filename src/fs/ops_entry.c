@@ -116,9 +116,9 @@ static int truncate_locked(struct fs *fs, struct node *n, uint64_t size,
 	int64_t now = fs_now_ns();
 	int rc;
 
-	if (n->type == STORE_T_DIR)
+	if (node_type(n) == STORE_T_DIR)
 		return -EISDIR;
-	if (n->type != STORE_T_FILE)
+	if (node_type(n) != STORE_T_FILE)
 		return -EINVAL;
 	if (!n->wc) {
 		rc = store_file_open(fs->st, node_oid(n), 0, &n->wc);
@@ -354,7 +354,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	char *target = NULL;
 	int rc = -EINVAL;
 
-	if (n->type == STORE_T_SYMLINK && (n->kind == NODE_LIVE ||
+	if (node_type(n) == STORE_T_SYMLINK && (n->kind == NODE_LIVE ||
 					   n->kind == NODE_VENTRY))
 		rc = store_readlink(fs->st, node_oid(n), n->vseq, &target);
 	if (rc)

@@ -76,7 +76,7 @@ static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi,
 	int rc;
 
 	if (n->kind == NODE_VDIR || n->kind == NODE_VKEY ||
-	    n->type == STORE_T_DIR)
+	    node_type(n) == STORE_T_DIR)
 		return -EISDIR;
 	rc = handle_new(n, fi->flags, &h);
 	if (rc)
@@ -320,7 +320,8 @@ static int do_fsync(struct fs *fs, struct node *n)
 	struct store_attr a;
 	int rc;
 
-	if (n->kind != NODE_LIVE || n->type != STORE_T_FILE || fs->o->read_only)
+	if (n->kind != NODE_LIVE || node_type(n) != STORE_T_FILE ||
+	    fs->o->read_only)
 		return 0;
 	pthread_mutex_lock(&n->lock);
 	if (n->wc) {
