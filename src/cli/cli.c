@@ -380,6 +380,24 @@ out:
 	return rc;
 }
 
+void cli_versions_err(const char *doing, const char *path, int err)
+{
+	switch (err) {
+	case -EXDEV:
+		cli_err("cannot %s '%s': not in a crrfs mount", doing, path);
+		break;
+	case -EISDIR:
+		cli_err("cannot %s '%s': is a directory", doing, path);
+		break;
+	case -ENOENT:
+		cli_err("cannot %s '%s': no such file and no history", doing,
+			path);
+		break;
+	default:
+		cli_err("cannot %s '%s': %s", doing, path, strerror(-err));
+	}
+}
+
 void cli_versions_print(FILE *f, const char *key,
 			const struct cli_version *v, size_t n, bool json)
 {

@@ -129,6 +129,14 @@ struct cli_version {
 int cli_versions_read(const struct cli_where *w, bool want_sha,
 		      struct cli_version **out, size_t *n);
 
+/*
+ * Say in one line why a key's versions could not be had: "cannot DOING
+ * 'PATH': ..." for an error of cli_where_find or cli_versions_read
+ * (DOING is e.g. "restore"). Kept in one place so every command words
+ * these the same.
+ */
+void cli_versions_err(const char *doing, const char *path, int err);
+
 /* "2026-11-22T04:25:12.123Z" into out (24 characters and a NUL). */
 void cli_format_time(int64_t ms, char out[32]);
 

@@ -99,17 +99,7 @@ static int restore_run(const char *path, const char *vid)
 	if (!rc)
 		rc = cli_versions_read(&w, false, &v, &n);
 	if (rc < 0) {
-		if (rc == -EXDEV)
-			cli_err("cannot restore '%s': not in a crrfs mount",
-				path);
-		else if (rc == -ENOENT)
-			cli_err("cannot restore '%s': no such file and no "
-				"history", path);
-		else if (rc == -EISDIR)
-			cli_err("cannot restore '%s': is a directory", path);
-		else
-			cli_err("cannot restore '%s': %s", path,
-				strerror(-rc));
+		cli_versions_err("restore", path, rc);
 		rc = CLI_FAIL;
 		goto out;
 	}

@@ -31,28 +31,14 @@ static const char versions_usage[] =
 	"                  is mounted); KEY is the path inside the store\n"
 	"  -h, --help      show this help\n";
 
-/* Explain a failure to find a key's versions, in one line. */
+/* Explain a failure to find a key's versions, in one line. A path ending
+ * in ".." is worded here only: restore reports it as the plain errno. */
 static void versions_say_error(const char *path, int err)
 {
-	switch (err) {
-	case -EXDEV:
-		cli_err("cannot list versions of '%s': not in a crrfs mount",
-			path);
-		break;
-	case -EISDIR:
-		cli_err("cannot list versions of '%s': is a directory", path);
-		break;
-	case -ENOENT:
-		cli_err("cannot list versions of '%s': no such file and no "
-			"history", path);
-		break;
-	case -EINVAL:
+	if (err == -EINVAL)
 		cli_err("cannot list versions of '%s': not a file name", path);
-		break;
-	default:
-		cli_err("cannot list versions of '%s': %s", path,
-			strerror(-err));
-	}
+	else
+		cli_versions_err("list versions of", path, err);
 }
 
 static int versions_mounted(const char *path, bool json)
