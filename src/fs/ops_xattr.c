@@ -11,51 +11,45 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static void reply_value(fuse_req_t req, const char *buf, size_t size, int rc)
+/*
+ * getxattr and listxattr differ only in the call (name NULL lists): both
+ * follow the size protocol, where size 0 asks only for the length.
+ */
+static void read_reply(fuse_req_t req, fuse_ino_t ino, const char *name,
+		       size_t size)
 {
+	struct fs *fs = fs_of(req);
+	struct versions_node vn;
+	char *buf = NULL;
+	int rc = 0;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf)
+			rc = -ENOMEM;
+	}
+	fs_vnode(fs_node(req, ino), &vn);
+	if (!rc)
+		rc = name ? versions_getxattr(fs->st, &vn, name, buf, size)
+			  : versions_listxattr(fs->st, &vn, buf, size);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else if (!size)
 		fuse_reply_xattr(req, (size_t)rc);
 	else
 		fuse_reply_buf(req, buf, (size_t)rc);
+	free(buf);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			size_t size)
 {
-	struct versions_node vn;
-	char *buf = NULL;
-	int rc = 0;
-
-	if (size) {
-		buf = malloc(size);
-		if (!buf)
-			rc = -ENOMEM;
-	}
-	fs_vnode(fs_node(req, ino), &vn);
-	if (!rc)
-		rc = versions_getxattr(fs_of(req)->st, &vn, name, buf, size);
-	reply_value(req, buf, size, rc);
-	free(buf);
+	read_reply(req, ino, name, size);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct versions_node vn;
-	char *buf = NULL;
-	int rc = 0;
-
-	if (size) {
-		buf = malloc(size);
-		if (!buf)
-			rc = -ENOMEM;
-	}
-	fs_vnode(fs_node(req, ino), &vn);
-	if (!rc)
-		rc = versions_listxattr(fs_of(req)->st, &vn, buf, size);
-	reply_value(req, buf, size, rc);
-	free(buf);
+	read_reply(req, ino, NULL, size);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
