@@ -103,24 +103,41 @@ static int fill_add(struct fill *f, const char *name, const struct stat *st,
 	return 0;
 }
 
-/* Record child 'name' as listed. */
-static void fill_done(struct fill *f, const char *name)
+/*
+ * Whether child 'name' goes into this reply now. When not, *ret is what
+ * the listing callback returns: 0 to go on (a rescan passing a child an
+ * earlier reply listed), 1 to stop (the buffer is full). Asked before the
+ * callback takes a node reference, which a child left out would leak.
+ */
+static bool fill_begin(struct fill *f, const char *name, int *ret)
 {
-	char *dup = strdup(name);
+	size_t need;
 
+	*ret = 0;
+	if (f->skip) {
+		f->skip--;
+		return false;
+	}
+	need = f->plus ?
+		fuse_add_direntry_plus(f->req, NULL, 0, name, NULL, 0) :
+		fuse_add_direntry(f->req, NULL, 0, name, NULL, 0);
+	*ret = need > f->size - f->pos;
+	return !*ret;
+}
+
+/* Add child 'name' (fill_begin said it fits) at offset 3 + its index, and
+ * record it as the last one listed so the next reply can go on after it. */
+static void fill_child(struct fill *f, const char *name,
+		       const struct stat *st, struct node *n)
+{
+	char *dup;
+
+	fill_add(f, name, st, n, (off_t)(3 + f->idx));
+	dup = strdup(name);
 	f->idx++;
 	free(f->dh->last);
 	f->dh->last = dup;
 	f->dh->next_idx = dup ? f->idx : 0;
-}
-
-static bool fill_fits(struct fill *f, const char *name)
-{
-	size_t need = f->plus ?
-		fuse_add_direntry_plus(f->req, NULL, 0, name, NULL, 0) :
-		fuse_add_direntry(f->req, NULL, 0, name, NULL, 0);
-
-	return need <= f->size - f->pos;
 }
 
 static int live_cb(void *arg, const char *name, const struct store_entry *e)
@@ -130,12 +147,8 @@ static int live_cb(void *arg, const char *name, const struct store_entry *e)
 	struct stat st;
 	int rc;
 
-	if (f->skip) {
-		f->skip--;
-		return 0;
-	}
-	if (!fill_fits(f, name))
-		return 1;
+	if (!fill_begin(f, name, &rc))
+		return rc;
 	if (f->plus) {
 		n = fs_node_for_entry(f->fs, e);
 		if (!n)
@@ -154,8 +167,7 @@ static int live_cb(void *arg, const char *name, const struct store_entry *e)
 	} else {
 		fs_stat_of_entry(e, &st);
 	}
-	fill_add(f, name, &st, n, (off_t)(3 + f->idx));
-	fill_done(f, name);
+	fill_child(f, name, &st, n);
 	return 0;
 }
 
@@ -167,12 +179,8 @@ static int virt_cb(void *arg, const char *name,
 	struct stat st;
 	int rc;
 
-	if (f->skip) {
-		f->skip--;
-		return 0;
-	}
-	if (!fill_fits(f, name))
-		return 1;
+	if (!fill_begin(f, name, &rc))
+		return rc;
 	rc = versions_stat(f->fs->st, c, &st);
 	if (rc < 0)
 		return rc;
@@ -187,8 +195,7 @@ static int virt_cb(void *arg, const char *name,
 			pthread_mutex_unlock(&n->lock);
 		}
 	}
-	fill_add(f, name, &st, n, (off_t)(3 + f->idx));
-	fill_done(f, name);
+	fill_child(f, name, &st, n);
 	return 0;
 }
 
