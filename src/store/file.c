@@ -12,6 +12,13 @@
  * is shared again and later writes start a new segment (sealed data is
  * never modified).
  *
+ * Small files: while the whole file fits in PACK_MAX bytes and has no
+ * segment of its own yet, its one chunk is owned in memory (seg SEG_MEM)
+ * and a seal appends it to the store's shared pack segment. A file that
+ * grows past PACK_MAX spills that chunk into its own segment first. So a
+ * tree of small files costs no inode per file, and a big file is laid out
+ * exactly as before.
+ *
  * Invariant: bytes of an owned chunk beyond EOF, and owned chunks dropped
  * by a truncate, never become visible: dropped chunks are punched out, and
  * growing the file zeroes (or copies only the valid part of) the old last
@@ -29,9 +36,12 @@
 #include "util/log.h"
 
 struct chunk {
-	uint64_t seg;		/* 0 = hole */
-	bool owned;		/* in cur_seg, writable */
+	uint64_t seg;		/* 0 = hole, SEG_MEM = in small[] */
+	uint64_t base;		/* byte offset of the chunk in seg */
+	bool owned;		/* in cur_seg or small[], writable */
 };
+
+#define SEG_MEM UINT64_MAX
 
 #define FDC_N 8
 
@@ -56,6 +66,7 @@ struct store_file {
 	size_t nunsynced, capunsynced;
 	struct fdc fdc[FDC_N];
 	uint64_t tick;
+	uint8_t *small;		/* PACK_MAX bytes when chunk 0 is SEG_MEM */
 };
 
 static uint64_t nchunks(uint64_t size)
@@ -125,8 +136,10 @@ static int file_load(struct store_file *f, const struct vrec *v)
 		uint64_t c;
 
 		run_at(v, i, &r);
-		for (c = r.first; c < r.first + r.count && c < f->nmap; c++)
+		for (c = r.first; c < r.first + r.count && c < f->nmap; c++) {
 			f->map[c].seg = r.seg;
+			f->map[c].base = r.base + (c - r.first) * STORE_CHUNK;
+		}
 		rc = pin_add(f, r.seg);
 	}
 	return rc;
@@ -194,6 +207,7 @@ void store_file_free(struct store_file *f)
 	free(f->pins);
 	free(f->unsynced);
 	free(f->map);
+	free(f->small);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -289,10 +303,13 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 			len = size - done;
 		if (c >= f->nmap || !f->map[c].seg) {
 			memset((char *)buf + done, 0, len);
+		} else if (f->map[c].seg == SEG_MEM) {
+			memcpy((char *)buf + done, f->small + in, len);
 		} else {
 			rc = fdc_get(f, f->map[c].seg, &fd);
 			if (!rc)
-				rc = read_full(fd, (char *)buf + done, len, pos);
+				rc = read_full(fd, (char *)buf + done, len,
+					       f->map[c].base + in);
 		}
 		done += len;
 	}
@@ -315,14 +332,46 @@ static int cur_ensure(struct store_file *f)
 	if (!rc)
 		rc = push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
 			      f->cur_seg);
+	/* The file outgrows memory: its small chunk moves to the segment. */
+	if (!rc && f->nmap && f->map[0].seg == SEG_MEM) {
+		rc = write_full(f->cur_fd, f->small, (size_t)PACK_MAX, 0);
+		if (!rc) {
+			f->map[0].seg = f->cur_seg;
+			f->map[0].base = 0;
+		}
+	}
 	return rc;
 }
 
-/* Zero [off, off + len) of the current segment. */
+/*
+ * Whether chunk 0 may live in memory: the file fits in PACK_MAX bytes now
+ * and after the change, and has no segment of its own.
+ */
+static bool small_fits(const struct store_file *f, uint64_t end)
+{
+	return !f->cur_seg && f->size <= PACK_MAX && end <= PACK_MAX;
+}
+
+/* Leave memory before a change that makes the file too big for it. */
+static int small_leave(struct store_file *f, uint64_t end)
+{
+	if (!f->nmap || f->map[0].seg != SEG_MEM || end <= PACK_MAX)
+		return 0;
+	return cur_ensure(f);
+}
+
+/* Zero [off, off + len) of the owned chunks (current segment or memory). */
 static int punch(struct store_file *f, uint64_t off, uint64_t len)
 {
 	static const char zeros[4096];
 
+	if (f->nmap && f->map[0].seg == SEG_MEM && off < STORE_CHUNK) {
+		if (off < PACK_MAX)
+			memset(f->small + off, 0,
+			       (size_t)((off + len > PACK_MAX ? PACK_MAX :
+					 off + len) - off));
+		return 0;
+	}
 	if (!fallocate(f->cur_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		       (off_t)off, (off_t)len))
 		return 0;
@@ -340,14 +389,48 @@ static int punch(struct store_file *f, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* Make chunk c owned, copying its first 'valid' bytes if shared. */
-static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid)
+/* Own chunk 0 of a small file in memory, with its first 'valid' bytes. */
+static int small_own(struct store_file *f, uint64_t valid)
+{
+	int rc = 0, fd;
+
+	if (!f->small) {
+		f->small = calloc(1, (size_t)PACK_MAX);
+		if (!f->small)
+			return -ENOMEM;
+	} else {
+		memset(f->small, 0, (size_t)PACK_MAX);
+	}
+	if (f->map[0].seg && valid) {
+		rc = fdc_get(f, f->map[0].seg, &fd);
+		if (!rc)
+			rc = read_full(fd, f->small, (size_t)valid,
+				       f->map[0].base);
+		if (rc)
+			return rc;
+	}
+	f->map[0].seg = SEG_MEM;
+	f->map[0].base = 0;
+	f->map[0].owned = true;
+	return 0;
+}
+
+/*
+ * Make chunk c owned, copying its first 'valid' bytes if shared. end is
+ * where the file will end after the change (for small files).
+ */
+static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid,
+		     uint64_t end)
 {
 	char *tmp = NULL;
 	int rc, fd;
 
+	if (f->map[c].owned)
+		return 0;
+	if (c == 0 && small_fits(f, end))
+		return small_own(f, valid);
 	rc = cur_ensure(f);
-	if (rc || f->map[c].owned)
+	if (rc)
 		return rc;
 	if (f->map[c].seg && valid) {
 		tmp = malloc((size_t)valid);
@@ -355,7 +438,8 @@ static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid)
 			return -ENOMEM;
 		rc = fdc_get(f, f->map[c].seg, &fd);
 		if (!rc)
-			rc = read_full(fd, tmp, (size_t)valid, c * STORE_CHUNK);
+			rc = read_full(fd, tmp, (size_t)valid,
+				       f->map[c].base);
 		if (!rc)
 			rc = write_full(f->cur_fd, tmp, (size_t)valid,
 					c * STORE_CHUNK);
@@ -364,6 +448,7 @@ static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid)
 			return rc;
 	}
 	f->map[c].seg = f->cur_seg;
+	f->map[c].base = c * STORE_CHUNK;
 	f->map[c].owned = true;
 	return 0;
 }
@@ -381,7 +466,7 @@ static uint64_t chunk_valid(struct store_file *f, uint64_t c)
  * The file grows past 'old': bytes of the old last chunk past 'old' may be
  * stale (left by a truncate) and must read as zeros from now on.
  */
-static int extend_prepare(struct store_file *f, uint64_t old)
+static int extend_prepare(struct store_file *f, uint64_t old, uint64_t end)
 {
 	uint64_t c = old / STORE_CHUNK, in = old % STORE_CHUNK;
 
@@ -389,7 +474,7 @@ static int extend_prepare(struct store_file *f, uint64_t old)
 		return 0;
 	if (f->map[c].owned)
 		return punch(f, old, STORE_CHUNK - in);
-	return chunk_own(f, c, in);
+	return chunk_own(f, c, in, end);
 }
 
 ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
@@ -404,8 +489,9 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 	if (end < off)
 		return -EFBIG;
 	pthread_mutex_lock(&f->lock);
-	if (end > f->size)
-		rc = extend_prepare(f, f->size);
+	rc = small_leave(f, end > f->size ? end : f->size);
+	if (!rc && end > f->size)
+		rc = extend_prepare(f, f->size, end);
 	if (!rc)
 		rc = map_reserve(f, nchunks(end));
 	while (!rc && done < size) {
@@ -417,8 +503,11 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 			len = size - done;
 		/* A full-chunk overwrite needs no copy of the old bytes. */
 		rc = chunk_own(f, c, in == 0 && len == STORE_CHUNK ? 0 :
-				     chunk_valid(f, c));
-		if (!rc)
+				     chunk_valid(f, c), end > f->size ? end :
+				     f->size);
+		if (!rc && f->map[c].seg == SEG_MEM)
+			memcpy(f->small + in, (const char *)buf + done, len);
+		else if (!rc)
 			rc = write_full(f->cur_fd, (const char *)buf + done,
 					len, pos);
 		if (rc)
@@ -441,7 +530,9 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 
 	pthread_mutex_lock(&f->lock);
 	if (size > f->size) {
-		rc = extend_prepare(f, f->size);
+		rc = small_leave(f, size);
+		if (!rc)
+			rc = extend_prepare(f, f->size, size);
 		if (!rc)
 			rc = map_reserve(f, keep);
 	} else {
@@ -538,19 +629,60 @@ static int file_sync(struct store_file *f)
 	return rc;
 }
 
+/*
+ * A small file's chunk leaves memory for the shared pack: the copy pins
+ * the pack like any segment it reads, so the data stays while it lives.
+ */
+static int small_pack(struct store_file *f, bool durable)
+{
+	uint64_t seg, off;
+	size_t i;
+	int rc;
+
+	if (!f->nmap || f->map[0].seg != SEG_MEM)
+		return 0;
+	if (!f->size) {
+		f->map[0].seg = 0;
+		f->map[0].owned = false;
+		return 0;
+	}
+	rc = seg_pack_append(f->s, f->small, (size_t)f->size, &seg, &off);
+	if (rc)
+		return rc;
+	for (i = 0; i < f->npins && f->pins[i] != seg; i++)
+		;
+	if (i < f->npins) {
+		seg_unpin(f->s, seg, false);	/* pinned already */
+	} else if (push_u64(&f->pins, &f->npins, &f->cappins, seg)) {
+		seg_unpin(f->s, seg, false);
+		return -ENOMEM;
+	}
+	if (durable)
+		rc = push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
+			      seg);
+	if (rc)
+		return rc;
+	f->map[0].seg = seg;
+	f->map[0].base = off;
+	f->map[0].owned = false;
+	return 0;
+}
+
 /* Run-length encode the chunk map. */
 static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 {
 	uint64_t c, total = nchunks(f->size);
 	size_t cap = 0;
-	struct run r = { 0, 0, 0 };
+	struct run r = { 0, 0, 0, 0 };
 	uint8_t *buf = NULL, *tmp;
 
 	*n = 0;
 	for (c = 0; c <= total; c++) {
 		uint64_t seg = c < total && c < f->nmap ? f->map[c].seg : 0;
+		uint64_t base = seg ? f->map[c].base : 0;
 
-		if (r.count && seg == r.seg && c == r.first + r.count) {
+		if (r.count && seg == r.seg && c == r.first + r.count &&
+		    base == r.base + r.count * STORE_CHUNK) {
 			r.count++;
 			continue;
 		}
@@ -569,6 +701,7 @@ static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 		r.first = c;
 		r.count = seg ? 1 : 0;
 		r.seg = seg;
+		r.base = base;
 	}
 	*raw = buf;
 	return 0;
@@ -661,7 +794,8 @@ int store_file_seal(struct store_file *f, uint64_t oid,
 	a.draft = flags & STORE_DRAFT;
 	a.dirty = f->dirty;
 	a.size = f->size;
-	if (durable)
+	rc = small_pack(f, durable);
+	if (durable && !rc)
 		rc = file_sync(f);
 	if (!rc)
 		rc = runs_build(f, &a.runs, &a.nruns);

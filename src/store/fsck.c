@@ -307,7 +307,8 @@ static int check_counts(struct fsck_ctx *c, struct u64v *fix)
 	size_t i = 0, j;
 	int rc, mrc;
 
-	qsort(c->refs.v, c->refs.n, sizeof(uint64_t), u64_cmp);
+	if (c->refs.n)	/* qsort(NULL, 0) is undefined */
+		qsort(c->refs.v, c->refs.n, sizeof(uint64_t), u64_cmp);
 	for (i = 0; i < c->refs.n; i = j) {
 		for (j = i; j < c->refs.n && c->refs.v[j] == c->refs.v[i]; j++)
 			;

@@ -293,3 +293,69 @@ void seg_cleanup(struct store *s)
 		s->pins[i] = NULL;
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* Packs: shared segments for small files */
+
+static void pack_retire_locked(struct store *s)
+{
+	if (!s->pack_seg)
+		return;
+	close(s->pack_fd);
+	/* Unused means nothing was ever counted in it (every seal into it
+	 * failed): then it goes now rather than at the next orphan scan. */
+	seg_unpin(s, s->pack_seg, true);
+	s->pack_seg = 0;
+	s->pack_fd = -1;
+}
+
+int seg_pack_append(struct store *s, const void *buf, size_t len,
+		    uint64_t *seg, uint64_t *off)
+{
+	uint64_t at;
+	ssize_t n;
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->packlock);
+	if (s->pack_seg && s->pack_off + len > PACK_SEG_MAX)
+		pack_retire_locked(s);
+	if (!s->pack_seg) {
+		rc = seg_create(s, &s->pack_seg, &s->pack_fd);
+		if (rc) {
+			s->pack_seg = 0;
+			s->pack_fd = -1;
+			goto out;
+		}
+		seg_pin(s, s->pack_seg);
+		s->pack_off = 0;
+	}
+	at = s->pack_off;
+	while (done < len) {
+		n = pwrite(s->pack_fd, (const char *)buf + done, len - done,
+			   (off_t)(at + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	/* 4 KiB aligned: a small file never shares a disk block with the
+	 * next one, so reading it is one block, as on a plain disk. */
+	s->pack_off = (at + len + 4095) & ~(uint64_t)4095;
+	seg_pin(s, s->pack_seg);
+	*seg = s->pack_seg;
+	*off = at;
+out:
+	pthread_mutex_unlock(&s->packlock);
+	return rc;
+}
+
+void seg_pack_close(struct store *s)
+{
+	pthread_mutex_lock(&s->packlock);
+	pack_retire_locked(s);
+	pthread_mutex_unlock(&s->packlock);
+}

@@ -552,6 +552,8 @@ int store_open(const struct store_opts *o, struct store **out)
 	s->sync_ms = o->sync_interval_ms ? o->sync_interval_ms : 1000;
 	pthread_mutex_init(&s->qlock, NULL);
 	pthread_mutex_init(&s->seglock, NULL);
+	pthread_mutex_init(&s->packlock, NULL);
+	s->pack_fd = -1;
 	pthread_cond_init(&s->qcond, NULL);
 	pthread_cond_init(&s->qdone, NULL);
 	pthread_cond_init(&s->fcond, NULL);
@@ -613,6 +615,7 @@ void store_close(struct store *s)
 		if (s->started) {
 			MDB_txn *txn;
 
+			seg_pack_close(s);
 			/* Clean mark: the next open may skip the orphan scan. */
 			if (!mdb_txn_begin(s->env, NULL, 0, &txn)) {
 				if (store_meta_save(s, txn, true))
@@ -630,6 +633,7 @@ void store_close(struct store *s)
 	free(s->recovered);
 	pthread_mutex_destroy(&s->qlock);
 	pthread_mutex_destroy(&s->seglock);
+	pthread_mutex_destroy(&s->packlock);
 	pthread_cond_destroy(&s->qcond);
 	pthread_cond_destroy(&s->qdone);
 	pthread_cond_destroy(&s->fcond);

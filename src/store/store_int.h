@@ -48,11 +48,26 @@ struct obj {
 	char name[STORE_NAME_MAX + 1];
 };
 
+/*
+ * Chunks first .. first+count-1 of a version, in segment seg: chunk c sits
+ * at byte base + (c - first) * STORE_CHUNK. An ordinary segment is laid out
+ * like the file (base = first * STORE_CHUNK); a small file packed into a
+ * shared pack segment has one run at whatever offset it got there.
+ */
 struct run {
-	uint64_t first, count, seg;
+	uint64_t first, count, seg, base;
 };
 
-#define RUN_BYTES 24
+#define RUN_BYTES 32
+
+/*
+ * Files up to PACK_MAX bytes are kept in memory while written and go into
+ * a shared pack segment when sealed: one ext4 inode per small file cost
+ * more than everything else a small file costs. A pack is closed at
+ * PACK_SEG_MAX bytes.
+ */
+#define PACK_MAX ((uint64_t)64 * 1024)
+#define PACK_SEG_MAX ((uint64_t)64 * 1024 * 1024)
 
 /* A version record (also the vseq 0 pending/draft record). */
 struct vrec {
@@ -155,6 +170,13 @@ struct store {
 	/* seglock protects pins. */
 	pthread_mutex_t seglock;
 	struct pin *pins[PIN_BUCKETS];
+
+	/* packlock protects the pack being filled (a leaf lock but for
+	 * seglock, taken inside it). The store pins that pack. */
+	pthread_mutex_t packlock;
+	uint64_t pack_seg;	/* 0 = none yet */
+	int pack_fd;
+	uint64_t pack_off;	/* where the next small file goes */
 };
 
 struct store_event_rec {
@@ -244,6 +266,15 @@ void seg_release(struct store *s, uint64_t seg);
 int seg_scan(struct store *s, int (*fn)(void *arg, uint64_t seg,
 					 const char *path), void *arg);
 void seg_cleanup(struct store *s);
+/*
+ * Append len bytes (len <= PACK_MAX) to the current pack segment, at a
+ * 4 KiB aligned offset; *seg and *off say where. The pack is pinned once
+ * more for the caller, who unpins it (seg_unpin(s, seg, false)) when done.
+ */
+int seg_pack_append(struct store *s, const void *buf, size_t len,
+		    uint64_t *seg, uint64_t *off);
+/* Stop filling the current pack (store_close); drops it if unused. */
+void seg_pack_close(struct store *s);
 
 /* history.c: hooks */
 int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq,
