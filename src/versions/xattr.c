@@ -97,6 +97,22 @@ static bool is_virtual(const struct versions_node *vn)
 	return vn->kind != VERSIONS_LIVE;
 }
 
+/* A .versions entry that is a delete marker: it has no bytes and no
+ * metadata, only the delete-marker attribute. */
+static bool is_marker(const struct versions_node *vn)
+{
+	return vn->kind == VERSIONS_ENTRY &&
+	       (vn->v.flags & STORE_V_DELETE_MARKER);
+}
+
+/* A node whose stored metadata get and list read: a live key or a data
+ * version; the folders of .versions have none of their own. */
+static bool has_stored(const struct versions_node *vn)
+{
+	return (vn->kind == VERSIONS_LIVE || vn->kind == VERSIONS_ENTRY) &&
+	       !is_marker(vn);
+}
+
 static uint64_t vseq_of(const struct versions_node *vn)
 {
 	return vn->kind == VERSIONS_ENTRY ? vn->vseq : 0;
@@ -183,10 +199,7 @@ static int get_stored(struct store *s, const struct versions_node *vn,
 {
 	int rc;
 
-	if (vn->kind != VERSIONS_LIVE && vn->kind != VERSIONS_ENTRY)
-		return -ENODATA;
-	if (vn->kind == VERSIONS_ENTRY &&
-	    (vn->v.flags & STORE_V_DELETE_MARKER))
+	if (!has_stored(vn))
 		return -ENODATA;
 	rc = store_getxattr(s, vn->oid, vseq_of(vn), name, buf, size);
 	return rc == -ENOENT ? -ENODATA : rc;
@@ -204,10 +217,7 @@ int versions_getxattr(struct store *s, const struct versions_node *vn,
 	case XN_SHA256:
 		return get_sha256(s, vn, buf, size);
 	case XN_DELETE_MARKER:
-		if (vn->kind == VERSIONS_ENTRY &&
-		    (vn->v.flags & STORE_V_DELETE_MARKER))
-			return put_str(buf, size, "1");
-		return -ENODATA;
+		return is_marker(vn) ? put_str(buf, size, "1") : -ENODATA;
 	case XN_DELETED:
 		return get_deleted(s, vn, buf, size);
 	case XN_OTHER_NS:
@@ -222,10 +232,7 @@ int versions_listxattr(struct store *s, const struct versions_node *vn,
 {
 	int rc;
 
-	if (vn->kind != VERSIONS_LIVE && vn->kind != VERSIONS_ENTRY)
-		return 0;
-	if (vn->kind == VERSIONS_ENTRY &&
-	    (vn->v.flags & STORE_V_DELETE_MARKER))
+	if (!has_stored(vn))
 		return 0;
 	rc = store_listxattr(s, vn->oid, vseq_of(vn), buf, size);
 	return rc == -ENOENT || rc == -ENODATA ? 0 : rc;
@@ -345,8 +352,7 @@ static int remove_marker(struct store *s, const struct versions_node *vn,
 {
 	int rc;
 
-	if (vn->kind != VERSIONS_ENTRY ||
-	    !(vn->v.flags & STORE_V_DELETE_MARKER))
+	if (!is_marker(vn))
 		return -ENODATA;
 	rc = store_delete_version(s, vn->oid, vn->vseq, false);
 	if (rc < 0)
