@@ -119,17 +119,21 @@ static uint64_t vseq_of(const struct versions_node *vn)
 }
 
 /* The version a computed attribute describes: the head of a live key or
- * the entry itself. */
+ * the entry itself. A key the store no longer has (removed under us)
+ * has no such attribute: -ENOENT becomes -ENODATA, as getxattr(2) says. */
 static int target_vinfo(struct store *s, const struct versions_node *vn,
 			struct store_vinfo *v)
 {
+	int rc;
+
 	if (vn->kind == VERSIONS_ENTRY) {
 		*v = vn->v;
 		return 0;
 	}
 	if (vn->kind != VERSIONS_LIVE)
 		return -ENODATA;
-	return versions_vinfo(s, vn->oid, 0, v);
+	rc = versions_vinfo(s, vn->oid, 0, v);
+	return rc == -ENOENT ? -ENODATA : rc;
 }
 
 static int get_version_id(struct store *s, const struct versions_node *vn,
@@ -139,7 +143,7 @@ static int get_version_id(struct store *s, const struct versions_node *vn,
 	int rc = target_vinfo(s, vn, &v);
 
 	if (rc < 0)
-		return rc == -ENOENT ? -ENODATA : rc;
+		return rc;
 	rc = store_expose(s, v.oid, v.vseq);
 	if (rc < 0 && rc != -EROFS)	/* a read-only store amends nothing */
 		return rc;
@@ -156,7 +160,7 @@ static int get_sha256(struct store *s, const struct versions_node *vn,
 	int rc = target_vinfo(s, vn, &v), i;
 
 	if (rc < 0)
-		return rc == -ENOENT ? -ENODATA : rc;
+		return rc;
 	if (v.flags & STORE_V_DELETE_MARKER)
 		return -ENODATA;
 	rc = store_sha256(s, v.oid, v.vseq, sum);
