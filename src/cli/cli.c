@@ -389,6 +389,9 @@ void cli_versions_err(const char *doing, const char *path, int err)
 	case -EISDIR:
 		cli_err("cannot %s '%s': is a directory", doing, path);
 		break;
+	case -EINVAL:	/* a path ending in "..": no key has that name */
+		cli_err("cannot %s '%s': not a file name", doing, path);
+		break;
 	case -ENOENT:
 		cli_err("cannot %s '%s': no such file and no history", doing,
 			path);

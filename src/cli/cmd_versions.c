@@ -31,16 +31,6 @@ static const char versions_usage[] =
 	"                  is mounted); KEY is the path inside the store\n"
 	"  -h, --help      show this help\n";
 
-/* Explain a failure to find a key's versions, in one line. A path ending
- * in ".." is worded here only: restore reports it as the plain errno. */
-static void versions_say_error(const char *path, int err)
-{
-	if (err == -EINVAL)
-		cli_err("cannot list versions of '%s': not a file name", path);
-	else
-		cli_versions_err("list versions of", path, err);
-}
-
 static int versions_mounted(const char *path, bool json)
 {
 	struct cli_where w = { 0 };
@@ -52,7 +42,7 @@ static int versions_mounted(const char *path, bool json)
 	if (!rc)
 		rc = cli_versions_read(&w, json, &v, &n);
 	if (rc < 0) {
-		versions_say_error(path, rc);
+		cli_versions_err("list versions of", path, rc);
 		rc = CLI_FAIL;
 		goto out;
 	}
@@ -154,7 +144,7 @@ static int versions_store(const char *path, const char *key, bool json)
 	if (!rc)
 		rc = store_versions(s, e.oid, versions_collect, &a);
 	if (rc < 0) {
-		versions_say_error(key, rc);
+		cli_versions_err("list versions of", key, rc);
 		rc = CLI_FAIL;
 		goto out;
 	}
