@@ -224,6 +224,11 @@ int versions_getxattr(struct store *s, const struct versions_node *vn,
 		return is_marker(vn) ? put_str(buf, size, "1") : -ENODATA;
 	case XN_DELETED:
 		return get_deleted(s, vn, buf, size);
+	case XN_SECURITY:
+		/* Not supported, rather than absent: ls -l asks every file
+		 * for security.selinux until it is told the filesystem has no
+		 * such thing, then remembers that for the whole mount (a
+		 * FUSE round trip per file saved: half of a warm ls -l). */
 	case XN_OTHER_NS:
 		return -ENOTSUP;
 	default:	/* restore is write-only; replication comes later */

@@ -11,6 +11,7 @@ import errno
 import mmap
 import os
 import stat
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -390,6 +391,29 @@ class Posix(h.MountTestCase):
         # they stay across a later write
         h.write_file(p, b"more", "ab")
         self.assertEqual(os.getxattr(p, "user.bar"), b"")
+
+    def test_other_xattr_namespaces(self):
+        """security.* is not supported (ls -l then stops asking every file
+        for its SELinux label), and cp -a of files with user metadata is
+        quiet in both directions."""
+        p = self.m.p("sec")
+        h.write_file(p, b"data")
+        for name in ("security.selinux", "security.capability",
+                     "trusted.x", "system.foo"):
+            self.assertErrno(errno.ENOTSUP, os.getxattr, p, name)
+        # (the kernel itself checks security.capability values: EINVAL)
+        for name in ("security.selinux", "trusted.x", "system.foo"):
+            self.assertErrno(errno.ENOTSUP, os.setxattr, p, name, b"v")
+        src = os.path.join(self.m.dir, "cpsrc")
+        os.mkdir(src)
+        h.write_file(os.path.join(src, "f"), b"bytes")
+        os.setxattr(os.path.join(src, "f"), "user.k", b"v")
+        for a, b in ((src, self.m.p("cpdst")),
+                     (self.m.p("cpdst"), os.path.join(self.m.dir, "back"))):
+            r = subprocess.run(["cp", "-a", a, b], capture_output=True)
+            self.assertEqual((r.returncode, r.stderr), (0, b""))
+            self.assertEqual(os.getxattr(os.path.join(b, "f"), "user.k"),
+                             b"v")
 
     def test_chunk_boundaries_and_old_versions(self):
         """Edits that straddle the store's 128 KiB chunks read back right,
