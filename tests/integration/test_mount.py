@@ -192,6 +192,50 @@ class Options(unittest.TestCase):
             m.destroy()
 
 
+# Runs in a private mount namespace: /sbin gets mount.crrfs through a
+# read-only overlay there only, so mount(8) finds the helper as it would
+# for an installed crrfs, and nothing outside the namespace changes.
+FSTAB_SCRIPT = r"""
+set -eu
+d=$1
+# the daemon lives in this namespace: always unmount, so it exits
+trap 'umount "$d/mnt" 2>/dev/null || fusermount3 -uz "$d/mnt" 2>/dev/null || :' EXIT
+mount -t overlay overlay -o "lowerdir=$d/helper:/sbin" /sbin || exit 77
+mount --fstab "$d/fstab" "$d/mnt"
+grep -q " $d/mnt fuse.crrfs " /proc/self/mounts
+printf 'via fstab' > "$d/mnt/f"
+cat "$d/mnt/f"
+"""
+
+
+class Fstab(unittest.TestCase):
+
+    def test_fstab_line_through_mount8(self):
+        """An /etc/fstab line of type crrfs, mounted by mount(8), which
+        runs /sbin/mount.crrfs with the line's options."""
+        if not shutil.which("unshare"):
+            self.skipTest("no unshare(1) on this machine")
+        d = tempfile.mkdtemp(prefix="crrfs-test-")
+        self.addCleanup(shutil.rmtree, d, True)
+        for sub in ("helper", "mnt"):
+            os.mkdir(os.path.join(d, sub))
+        os.symlink(h.BIN, os.path.join(d, "helper", "mount.crrfs"))
+        h.write_file(os.path.join(d, "fstab"),
+                     ("%s/store %s/mnt crrfs rw,nosuid,nodev,noauto,_netdev"
+                      " 0 0\n" % (d, d)).encode())
+        script = os.path.join(d, "fstab.sh")
+        h.write_file(script, FSTAB_SCRIPT.encode())
+        rc, out, err = h.run_files(["unshare", "--mount", "--propagation",
+                                    "private", "bash", script, d],
+                                   timeout=60)
+        if rc == 77:
+            self.skipTest("no overlayfs here: " + err)
+        self.assertEqual((rc, out), (0, "via fstab"), err)
+        # the version is in the store, seen without any mount
+        vs = h.versions_store(os.path.join(d, "store"), "f")
+        self.assertEqual(len(vs), 1)
+
+
 class MountErrors(unittest.TestCase):
 
     def setUp(self):
