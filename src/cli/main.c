@@ -11,6 +11,9 @@
 
 #include "cli/cli.h"
 
+/* In cmd_rules.c; here until cli.h lists it with the others. */
+int cmd_rules(int argc, char **argv);
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);	/* NULL: not available yet */
@@ -25,7 +28,7 @@ static const struct command commands[] = {
 	{ "status", NULL, "replication backlog and lag" },
 	{ "resync", NULL, "replicate existing or failed versions" },
 	{ "verify", NULL, "compare a store with its replica" },
-	{ "rules", NULL, "check a replication rules file" },
+	{ "rules", cmd_rules, "check a replication rules file" },
 	{ "explain", NULL, "say which rule matches a key" },
 	{ "replicate", NULL, "run replication" },
 };
