@@ -29,6 +29,7 @@ int cmd_mount_helper(int argc, char **argv);	/* argv[0] "mount.crrfs" */
 int cmd_versions(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
+int cmd_rules(int argc, char **argv);
 
 /*
  * Mount options (-o), parsed into fs_opts plus the list handed to libfuse.

@@ -17,9 +17,6 @@
 
 #include "conf/rules.h"
 
-/* Declared here as well as in main.c until cli.h lists it. */
-int cmd_rules(int argc, char **argv);
-
 static const char rules_usage[] =
 	"usage: crrfs rules check FILE [--json]\n"
 	"\n"

@@ -11,8 +11,6 @@
 
 #include "cli/cli.h"
 
-/* In cmd_rules.c; here until cli.h lists it with the others. */
-int cmd_rules(int argc, char **argv);
 
 struct command {
 	const char *name;
