@@ -375,6 +375,35 @@ static char **dest_field(struct rules_loader *ld, struct rules_dest *d,
 	return NULL;
 }
 
+/*
+ * Which of keys[0..n) name is, remembering its line in key_line[]; n
+ * (after failing the load with the reason) for an unknown or repeated
+ * key. Destinations and rules word these refusals alike.
+ */
+static unsigned key_take(struct rules_loader *ld, const char *name,
+			 const char *const *keys, unsigned n,
+			 unsigned *key_line, const char *kind,
+			 const char *section)
+{
+	unsigned k;
+
+	for (k = 0; k < n; k++)
+		if (!strcmp(name, keys[k]))
+			break;
+	if (k == n) {
+		rules_fail(ld, ld->line, "unknown key '%s' in section "
+			   "'[%s %s]'", name, kind, section);
+		return n;
+	}
+	if (key_line[k]) {
+		rules_fail(ld, ld->line, "duplicate key '%s' (first at line "
+			   "%u)", name, key_line[k]);
+		return n;
+	}
+	key_line[k] = ld->line;
+	return k;
+}
+
 static void dest_key(struct rules_loader *ld, const char *name,
 		     const char *value)
 {
@@ -383,20 +412,10 @@ static void dest_key(struct rules_loader *ld, const char *name,
 	unsigned k;
 	char **field;
 
-	for (k = 0; k < DK_COUNT; k++)
-		if (!strcmp(name, dest_keys[k]))
-			break;
-	if (k == DK_COUNT) {
-		rules_fail(ld, ld->line, "unknown key '%s' in section "
-			   "'[destination %s]'", name, d->name);
+	k = key_take(ld, name, dest_keys, DK_COUNT, m->key_line,
+		     "destination", d->name);
+	if (k == DK_COUNT)
 		return;
-	}
-	if (m->key_line[k]) {
-		rules_fail(ld, ld->line, "duplicate key '%s' (first at line "
-			   "%u)", name, m->key_line[k]);
-		return;
-	}
-	m->key_line[k] = ld->line;
 	field = dest_field(ld, d, k, value);
 	if (field)
 		*field = parse_strdup(ld, value);
@@ -522,20 +541,10 @@ static void rule_key(struct rules_loader *ld, const char *name,
 		rule_tag(ld, rule, m, name + 4, value);
 		return;
 	}
-	for (k = 0; k < RK_TAG; k++)
-		if (!strcmp(name, rule_keys[k]))
-			break;
-	if (k == RK_TAG) {
-		rules_fail(ld, ld->line, "unknown key '%s' in section "
-			   "'[rule %s]'", name, rule->id);
+	k = key_take(ld, name, rule_keys, RK_TAG, m->key_line, "rule",
+		     rule->id);
+	if (k == RK_TAG)
 		return;
-	}
-	if (m->key_line[k]) {
-		rules_fail(ld, ld->line, "duplicate key '%s' (first at line "
-			   "%u)", name, m->key_line[k]);
-		return;
-	}
-	m->key_line[k] = ld->line;
 	rule_value(ld, rule, m, k, value);
 }
 
