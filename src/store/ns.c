@@ -231,7 +231,7 @@ out:
 	return rc == 1 ? 0 : rc;
 }
 
-static int has_children_txn(struct store *s, MDB_txn *txn, uint64_t dir)
+int dir_has_children_txn(struct store *s, MDB_txn *txn, uint64_t dir)
 {
 	uint8_t k[8];
 	MDB_cursor *c = NULL;
@@ -269,7 +269,7 @@ int store_dir_has_children(struct store *s, uint64_t dir)
 	rc = store_rtxn(s, &txn);
 	if (rc)
 		return rc;
-	rc = has_children_txn(s, txn, dir);
+	rc = dir_has_children_txn(s, txn, dir);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -135,36 +135,6 @@ struct rm_arg {
 	uint64_t *oid_out;
 };
 
-static int has_live_children(struct store_txn *t, uint64_t dir)
-{
-	uint8_t k[8];
-	MDB_cursor *c = NULL;
-	MDB_val key = { 8, k }, val;
-	int rc, mrc;
-
-	be64_put(k, dir);
-	rc = store_err(mdb_cursor_open(t->txn, t->s->dirents, &c));
-	if (rc)
-		return rc;
-	for (mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); !mrc;
-	     mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-		struct obj o;
-
-		if (key.mv_size < 11 || be64_get(key.mv_data) != dir ||
-		    val.mv_size != 8)
-			break;
-		rc = obj_get(t->s, t->txn, be64_get(val.mv_data), &o);
-		if (rc)
-			break;
-		if (obj_alive(&o)) {
-			rc = 1;
-			break;
-		}
-	}
-	mdb_cursor_close(c);
-	return rc;
-}
-
 /* Put a delete marker on top of key oid (its head must be live). */
 int delete_marker_add(struct store_txn *t, uint64_t oid, struct obj *o)
 {
@@ -200,7 +170,7 @@ static int rm_apply(struct store_txn *t, void *varg)
 	if (a->dir) {
 		if (o.type != STORE_T_DIR)
 			return -ENOTDIR;
-		rc = has_live_children(t, oid);
+		rc = dir_has_children_txn(t->s, t->txn, oid);
 		if (rc)
 			return rc > 0 ? -ENOTEMPTY : rc;
 	} else if (o.type == STORE_T_DIR) {

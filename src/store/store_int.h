@@ -248,6 +248,8 @@ int pending_put(struct store_txn *t, uint64_t oid, struct obj *o,
 		const struct vrec *v, bool pending);
 int pending_end(struct store_txn *t, uint64_t oid, struct obj *o);
 int parent_check(struct store *s, MDB_txn *txn, uint64_t parent);
+/* 1 if folder dir has a live or pending child, 0 if not, or -errno. */
+int dir_has_children_txn(struct store *s, MDB_txn *txn, uint64_t dir);
 int draft_drop(struct store_txn *t, uint64_t oid, struct obj *o);
 void vid_next(struct store_txn *t, uint64_t *vseq, struct vrec *v);
 int delete_marker_add(struct store_txn *t, uint64_t oid, struct obj *o);
