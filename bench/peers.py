@@ -4,12 +4,20 @@ Each peer turns a fresh, empty work area into a directory to run workloads
 in, and says which process does the work (for CPU seconds and peak memory).
 The plain directory is the physical limit; bindfs the cost of FUSE alone;
 crrfs the thing measured; rclone mount and s3fs the tools users compare it
-with (they need the S3 test server, see tests/rgw/rgw-ctl).
+with, each on a fresh bucket of the bench's RGW (s3server.py).
 """
 import os
 import shutil
 import subprocess
 import time
+
+
+def du_bytes(path):
+    if not path or not os.path.exists(path):
+        return 0
+    out = subprocess.run(["du", "-s", "--block-size=1", path],
+                         capture_output=True, text=True).stdout
+    return int(out.split()[0]) if out else 0
 
 
 def wait_mounted(path, proc=None, timeout=30.0):
@@ -57,6 +65,14 @@ class Peer:
     def store_dir(self):
         """Where the peer keeps its bytes on the local disk (for du)."""
         return self.mnt
+
+    def stored_bytes(self):
+        """Bytes the peer keeps for the files written through it."""
+        return du_bytes(self.store_dir())
+
+    def visible(self, prefix):
+        """Objects under prefix in the peer's bucket; None: no bucket."""
+        return None
 
     def down(self):
         if self.mnt and self.proc:
@@ -123,15 +139,30 @@ class Crrfs(Peer):
 
 
 class S3Peer(Peer):
-    """rclone mount or s3fs against the bench's RGW bucket."""
+    """rclone mount or s3fs against a fresh bucket of the bench's RGW."""
     needs_s3 = True
 
     def __init__(self, base, s3):
         super().__init__(base)
         self.s3 = s3
+        self.bucket = None
 
-    def bucket(self):
-        return "bench-" + self.name
+    def new_bucket(self, versioning):
+        self.bucket = self.s3.new_bucket("bench-" + self.name, versioning)
+        return self.bucket
+
+    def visible(self, prefix):
+        """Objects under prefix the bucket lists now: uploads behind a
+        close (rclone) are only done once they are listed."""
+        return self.s3.count(self.bucket, prefix)
+
+    def stored_bytes(self):
+        """Every version in the bucket plus the local cache: a new
+        version of a whole file is what a close costs here."""
+        return self.s3.stored_bytes(self.bucket) + du_bytes(self.cache_dir())
+
+    def cache_dir(self):
+        return None
 
 
 class Rclone(S3Peer):
@@ -139,9 +170,8 @@ class Rclone(S3Peer):
 
     def up(self):
         self.fresh()
-        self.s3.make_bucket(self.bucket(), versioning=False)
+        self.new_bucket(versioning=False)
         self.mnt = os.path.join(self.base, "mnt")
-        cache = os.path.join(self.base, "cache")
         os.makedirs(self.mnt)
         conf = os.path.join(self.base, "rclone.conf")
         with open(conf, "w") as f:
@@ -152,13 +182,14 @@ class Rclone(S3Peer):
         env = dict(os.environ)
         env.pop("AWS_CA_BUNDLE", None)  # breaks rclone 1.60's S3 backend
         self.proc = subprocess.Popen(
-            ["rclone", "--config", conf, "mount", "rgw:" + self.bucket(),
-             self.mnt, "--vfs-cache-mode", "full", "--cache-dir", cache],
+            ["rclone", "--config", conf, "mount", "rgw:" + self.bucket,
+             self.mnt, "--vfs-cache-mode", "full",
+             "--cache-dir", self.cache_dir()],
             env=env, stderr=subprocess.DEVNULL)
         wait_mounted(self.mnt, self.proc)
         return self.mnt
 
-    def store_dir(self):
+    def cache_dir(self):
         return os.path.join(self.base, "cache")
 
 
@@ -167,7 +198,7 @@ class S3fs(S3Peer):
 
     def up(self):
         self.fresh()
-        self.s3.make_bucket(self.bucket(), versioning=True)
+        self.new_bucket(versioning=True)
         self.mnt = os.path.join(self.base, "mnt")
         os.makedirs(self.mnt)
         pw = os.path.join(self.base, "passwd")
@@ -175,8 +206,9 @@ class S3fs(S3Peer):
             f.write("%s:%s\n" % (self.s3.key, self.s3.secret))
         os.chmod(pw, 0o600)
         self.proc = subprocess.Popen(
-            ["s3fs", self.bucket(), self.mnt, "-f", "-o",
+            ["s3fs", self.bucket, self.mnt, "-f", "-o",
              "passwd_file=%s,url=%s,use_path_request_style"
-             % (pw, self.s3.endpoint)], stderr=subprocess.DEVNULL)
+             % (pw, self.s3.endpoint)], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
         wait_mounted(self.mnt, self.proc)
         return self.mnt
