@@ -12,6 +12,7 @@
 #
 # Environment:
 #   CRRFS_SKIP_SANITIZERS=1   only the normal build (a quick local run)
+#   CRRFS_SKIP_BENCH=1        skip the bench/run smoke run
 #   CRRFS_JOBS=N              build parallelism (default: nproc)
 #   CRRFS_BUILD=DIR           build directory (default: build); the
 #                             sanitizer builds go to DIR-asan, DIR-tsan
@@ -60,6 +61,16 @@ finish() {
 
 section "normal build: all tests"
 build "$b"
+
+# The benchmark harness runs once, small, on the binary just built, so a
+# change that breaks bench/run fails CI. It asserts no time (about 5 s
+# here); it comes before the suites so ctest's summary stays last.
+if [[ ${CRRFS_SKIP_BENCH:-0} != 1 ]]; then
+	section "bench/run smoke (metadata, versioning)"
+	bench/run --quick --runs 1 --workloads metadata,versioning \
+		--binary "$b/crrfs" --out "$b/bench-smoke" ||
+		failed+=("bench smoke")
+fi
 suite "unit" --test-dir "$b" -L unit -j"$jobs"
 suite "integration" --test-dir "$b" -L integration
 
