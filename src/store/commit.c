@@ -11,9 +11,11 @@
  * an op waits for nothing but its own commit.
  *
  * The environment is opened MDB_NOSYNC: a commit is a write() into the page
- * cache, which survives kill -9 but not power loss. The flusher thread
- * syncs every sync_interval_ms when something was committed; STORE_DURABLE
- * ops and STORE_SYNC stores sync before the caller returns.
+ * cache, which survives kill -9 but not power loss. Every sync_interval_ms,
+ * when something was committed, the flusher asks the committer to sync
+ * (snap_sync: the store's filesystem, then the synced snapshot is saved
+ * and pinned, see snapshot.c); STORE_DURABLE ops sync before the caller
+ * returns; STORE_SYNC stores sync every commit.
  *
  * States of an op: queued (on qhead list) -> taken (committer's batch) ->
  * done (rc set, caller woken). Only the caller frees it (it lives on the
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "util/log.h"
@@ -132,12 +135,26 @@ static void op_apply(struct store *s, MDB_txn *parent, struct store_op *op)
 	op->rc = rc;
 }
 
+/*
+ * LMDB reports a short write of its pages, which is how a full disk shows
+ * while its file grows, as EIO. Said as it is: ENOSPC.
+ */
+static int commit_err(struct store *s, int mrc)
+{
+	struct statvfs st;
+	int rc = store_err(mrc);
+
+	if (rc == -EIO && !statvfs(s->path, &st) && st.f_bavail == 0)
+		return -ENOSPC;
+	return rc;
+}
+
 static void batch_run(struct store *s, struct store_op *batch)
 {
 	struct store_op *op;
 	MDB_txn *txn = NULL;
 	bool sync = s->flags & STORE_SYNC;
-	int rc;
+	int rc, src = 0;
 
 	rc = store_err(mdb_txn_begin(s->env, NULL, 0, &txn));
 	for (op = batch; op && !rc; op = op->next) {
@@ -149,31 +166,34 @@ static void batch_run(struct store *s, struct store_op *batch)
 		rc = store_meta_save(s, txn, false);
 	if (!rc) {
 		/* Never abort after a failed commit: LMDB freed the txn. */
-		rc = store_err(mdb_txn_commit(txn));
+		rc = commit_err(s, mdb_txn_commit(txn));
 	} else if (txn) {
 		mdb_txn_abort(txn);
 	}
 	atomic_fetch_add(&s->commits, 1);
 	if (!rc && sync) {
-		int src = mdb_env_sync(s->env, 1);
-
-		if (src) {
-			log_error("cannot sync index of store '%s': %s",
-				  s->path, mdb_strerror(src));
-			rc = -EIO;
-		}
+		src = snap_sync(s);
+		if (src)
+			log_error("cannot sync store '%s': %s", s->path,
+				  strerror(-src));
 	}
 	for (op = batch; op; op = op->next) {
+		atomic_fetch_add(&s->ops_done, 1);
 		if (rc) {
 			op->rc = rc;
 			post_reset(&op->post);
-		} else if (!op->rc) {
-			post_run(s, op);
+			continue;
 		}
-		atomic_fetch_add(&s->ops_done, 1);
+		/* Committed either way; only who asked for the sync (or
+		 * every op of a STORE_SYNC store) hears it failed. */
+		if (!op->rc)
+			post_run(s, op);
+		if (!op->rc && src && ((op->flags & COMMIT_DURABLE) ||
+				       (s->flags & STORE_SYNC)))
+			op->rc = src;
 	}
 	pthread_mutex_lock(&s->qlock);
-	if (!rc && !sync)
+	if (!rc && (!sync || src))
 		s->unsynced = true;
 	for (op = batch; op; op = op->next)
 		op->done = true;
@@ -188,8 +208,19 @@ static void *committer_main(void *arg)
 
 	pthread_mutex_lock(&s->qlock);
 	for (;;) {
-		while (!s->qhead && !s->stop)
+		while (!s->qhead && !s->stop && !s->sync_wanted)
 			pthread_cond_wait(&s->qcond, &s->qlock);
+		if (s->sync_wanted) {
+			/* The flusher's tick: synced here, between batches,
+			 * so the saved snapshot is exactly what is synced. */
+			s->sync_wanted = false;
+			pthread_mutex_unlock(&s->qlock);
+			if (snap_sync(s))
+				log_warn("cannot sync store '%s' (will retry)",
+					 s->path);
+			pthread_mutex_lock(&s->qlock);
+			continue;
+		}
 		if (!s->qhead)
 			break;
 		batch = s->qhead;
@@ -220,10 +251,8 @@ static void *flusher_main(void *arg)
 		if (s->stop || !s->unsynced)
 			continue;
 		s->unsynced = false;
-		pthread_mutex_unlock(&s->qlock);
-		/* Sync outside the lock: commits go on meanwhile. */
-		mdb_env_sync(s->env, 1);
-		pthread_mutex_lock(&s->qlock);
+		s->sync_wanted = true;
+		pthread_cond_signal(&s->qcond);
 	}
 	pthread_mutex_unlock(&s->qlock);
 	return NULL;

@@ -544,7 +544,12 @@ int store_open(const struct store_opts *o, struct store **out)
 	if (!s)
 		return -ENOMEM;
 	s->lock_fd = -1;
+	s->snap_fd = -1;
 	s->path = strdup(o->path);
+	if (o->boot_id && !(s->boot_id = strdup(o->boot_id))) {
+		free(s->path);
+		s->path = NULL;	/* reported as ENOMEM below */
+	}
 	s->flags = o->flags;
 	if (s->flags & STORE_NOLOCK)
 		s->flags |= STORE_RDONLY;
@@ -572,6 +577,14 @@ int store_open(const struct store_opts *o, struct store **out)
 		rc = -errno;
 		goto fail;
 	}
+	if (!(s->flags & STORE_RDONLY)) {
+		rc = snap_recover(s);
+		if (rc) {
+			log_error("cannot check store '%s' after a restart: %s",
+				  s->path, strerror(-rc));
+			goto fail;
+		}
+	}
 	rc = store_env_open(s, o);
 	if (rc)
 		goto fail;
@@ -590,6 +603,14 @@ int store_open(const struct store_opts *o, struct store **out)
 		rc = store_recover(s);
 		if (rc) {
 			log_error("cannot recover store '%s': %s", s->path,
+				  strerror(-rc));
+			goto fail;
+		}
+		rc = snap_open(s);
+		if (!rc)
+			rc = snap_sync(s);	/* this boot's first snapshot */
+		if (rc) {
+			log_error("cannot sync store '%s': %s", s->path,
 				  strerror(-rc));
 			goto fail;
 		}
@@ -623,8 +644,11 @@ void store_close(struct store *s)
 				else
 					mdb_txn_commit(txn);
 			}
-			mdb_env_sync(s->env, 1);
+			if (snap_sync(s))
+				log_warn("cannot sync store '%s' on close",
+					 s->path);
 		}
+		snap_close(s);	/* its read txn must end before the env */
 		mdb_env_close(s->env);
 	}
 	seg_cleanup(s);
@@ -638,5 +662,6 @@ void store_close(struct store *s)
 	pthread_cond_destroy(&s->qdone);
 	pthread_cond_destroy(&s->fcond);
 	free(s->path);
+	free((char *)s->boot_id);
 	free(s);
 }

@@ -85,6 +85,8 @@ struct store_opts {
 	uint64_t map_size;		/* LMDB map size; 0 = default (64 GiB) */
 	unsigned sync_interval_ms;	/* 0 = default (1000) */
 	unsigned amend_window_ms;	/* 0 = default (2000); see store_setattr */
+	const char *boot_id;		/* NULL = the kernel's; tests set it to
+					 * simulate a reboot. Copied. */
 };
 
 enum store_type {

@@ -157,6 +157,7 @@ struct store {
 	struct store_op *qhead, *qtail;
 	bool stop, started;
 	bool unsynced;		/* committed since the last env sync */
+	bool sync_wanted;	/* flusher -> committer: sync now */
 	store_hook_fn hook;
 	void *hook_arg;
 	struct store_event_rec *recovered; /* drafts made versions at open,
@@ -177,6 +178,14 @@ struct store {
 	uint64_t pack_seg;	/* 0 = none yet */
 	int pack_fd;
 	uint64_t pack_off;	/* where the next small file goes */
+
+	/* The synced snapshot (snapshot.c), used by the thread that
+	 * commits only: the committer, or store_close after it stopped. */
+	const char *boot_id;	/* opts->boot_id, or NULL: the kernel's */
+	int snap_fd;		/* STORE/index/synced-meta */
+	int snap_slot;
+	struct snap_rec *snap_buf;
+	MDB_txn *snap_txn;	/* read txn pinning the synced snapshot */
 };
 
 struct store_event_rec {
@@ -268,6 +277,16 @@ void seg_release(struct store *s, uint64_t seg);
 int seg_scan(struct store *s, int (*fn)(void *arg, uint64_t seg,
 					 const char *path), void *arg);
 void seg_cleanup(struct store *s);
+
+/* snapshot.c: power-loss safety of an MDB_NOSYNC index */
+struct snap_rec;
+int snap_boot_id(const struct store *s, char out[40]);
+int snap_open(struct store *s);
+void snap_close(struct store *s);
+/* Before mdb_env_open: after a reboot, roll back to the synced snapshot. */
+int snap_recover(const struct store *s);
+/* Make everything committed durable and remember it (no write txn open). */
+int snap_sync(struct store *s);
 /*
  * Append len bytes (len <= PACK_MAX) to the current pack segment, at a
  * 4 KiB aligned offset; *seg and *off say where. The pack is pinned once
