@@ -12,8 +12,10 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(cmake make gcc pkg-config libfuse3-dev fuse3 liblmdb-dev
 	    libssl-dev libinih-dev attr)
 # rsync, tar, e2fsprogs (mkfs for the disk-full test on a loop device),
-# util-linux (mount, losetup), procps (pgrep), git, fio for bench/.
-test_pkgs=(python3 rsync tar git e2fsprogs util-linux mount procps fio)
+# util-linux (mount, losetup), procps (pgrep), git; fio, bindfs and
+# gnuplot-nox for the bench/run smoke run.
+test_pkgs=(python3 rsync tar git e2fsprogs util-linux mount procps fio
+	   bindfs gnuplot-nox)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
