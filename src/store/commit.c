@@ -193,8 +193,17 @@ static void batch_run(struct store *s, struct store_op *batch)
 			op->rc = src;
 	}
 	pthread_mutex_lock(&s->qlock);
-	if (!rc && (!sync || src))
+	if (!rc && (!sync || src)) {
 		s->unsynced = true;
+		/* While a synced snapshot is pinned LMDB reuses none of the
+		 * pages freed since, so the index grows with every commit:
+		 * a busy store syncs every SNAP_COMMITS commits, not only
+		 * every sync_interval, to bound that growth. */
+		if (++s->commits_unsynced >= SNAP_COMMITS)
+			s->sync_wanted = true;
+	} else if (!rc) {
+		s->commits_unsynced = 0;
+	}
 	for (op = batch; op; op = op->next)
 		op->done = true;
 	pthread_cond_broadcast(&s->qdone);
@@ -211,9 +220,11 @@ static void *committer_main(void *arg)
 		while (!s->qhead && !s->stop && !s->sync_wanted)
 			pthread_cond_wait(&s->qcond, &s->qlock);
 		if (s->sync_wanted) {
-			/* The flusher's tick: synced here, between batches,
-			 * so the saved snapshot is exactly what is synced. */
+			/* The flusher's tick, or enough commits: synced here,
+			 * between batches, so the saved snapshot is exactly
+			 * what is synced. */
 			s->sync_wanted = false;
+			s->commits_unsynced = 0;
 			pthread_mutex_unlock(&s->qlock);
 			if (snap_sync(s))
 				log_warn("cannot sync store '%s' (will retry)",

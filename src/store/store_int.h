@@ -69,6 +69,10 @@ struct run {
 #define PACK_MAX ((uint64_t)64 * 1024)
 #define PACK_SEG_MAX ((uint64_t)64 * 1024 * 1024)
 
+/* Commits between two syncs at most (see commit.c): each commit of a few
+ * pages makes the index grow while a synced snapshot is pinned. */
+#define SNAP_COMMITS 1024
+
 /* A version record (also the vseq 0 pending/draft record). */
 struct vrec {
 	uint32_t flags;		/* store_vflags | vrec_flags */
@@ -158,6 +162,7 @@ struct store {
 	bool stop, started;
 	bool unsynced;		/* committed since the last env sync */
 	bool sync_wanted;	/* flusher -> committer: sync now */
+	unsigned commits_unsynced;	/* since the last sync */
 	store_hook_fn hook;
 	void *hook_arg;
 	struct store_event_rec *recovered; /* drafts made versions at open,
