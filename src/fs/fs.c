@@ -106,6 +106,7 @@ int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&ops, 0, sizeof(ops));
+	pthread_mutex_init(&fs.hlock, NULL);
 	fs.o = o;
 	fs.attr_timeout = o->attr_timeout < 0 ? 1.0 : o->attr_timeout;
 	fs.entry_timeout = o->entry_timeout < 0 ? 1.0 : o->entry_timeout;
@@ -156,9 +157,12 @@ out:
 		fuse_remove_signal_handlers(fs.se);
 	if (fs.se)
 		fuse_session_destroy(fs.se);
-	if (table)
+	if (table) {
+		fs_release_all(&fs);
 		node_table_release(&fs.nt);
+	}
 	store_close(fs.st);
+	pthread_mutex_destroy(&fs.hlock);
 	fuse_opt_free_args(&args);
 	return rc;
 }

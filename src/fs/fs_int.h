@@ -24,6 +24,10 @@ struct fs {
 	double attr_timeout;
 	double entry_timeout;
 	struct node_table nt;
+	/* Open handles, so the ones the kernel never released (a SIGTERM
+	 * right after a close) are released, and sealed, at shutdown. */
+	pthread_mutex_t hlock;
+	struct fs_handle *handles;	/* [hlock] */
 };
 
 /* An open file: the handle's own read-only view, unless the node has a
@@ -35,6 +39,7 @@ struct fs_handle {
 	bool append;		/* O_APPEND */
 	uint64_t cycle;		/* node cycle when it last changed the wc,
 				 * or UINT64_MAX */
+	struct fs_handle *prev, *next;	/* [fs->hlock] */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)
@@ -81,6 +86,10 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags);
 
 /* Whether closing (flush) or releasing h must seal; node lock held. */
 bool fs_close_seals(struct fs_handle *h, bool release);
+
+/* After the session loop ended: release every handle still open, as the
+ * kernel's RELEASE would have (sealing what it would have sealed). */
+void fs_release_all(struct fs *fs);
 
 /* Tell the kernel that the live key oid changed behind its back: its
  * next open drops cached pages, cached attributes go now. No lock held;

@@ -111,6 +111,12 @@ out:
 	}
 	if (fi->flags & O_DIRECT)
 		fi->direct_io = 1;
+	pthread_mutex_lock(&fs->hlock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->hlock);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	return 0;
 }
@@ -285,20 +291,26 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, -rc);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/* What a RELEASE does; frees h. */
+static void handle_release(struct fs *fs, struct fs_handle *h)
 {
-	struct fs_handle *h = fs_handle_of(fi);
 	struct node *n = h->n;
 	int rc = 0;
 
-	(void)ino;
+	pthread_mutex_lock(&fs->hlock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->hlock);
 	if (n->kind == NODE_LIVE) {
 		pthread_mutex_lock(&n->lock);
 		/* Seal here too: mmap writes may arrive after the last
 		 * flush. */
 		if (fs_close_seals(h, true))
-			rc = fs_seal_locked(fs_of(req), n, 0);
+			rc = fs_seal_locked(fs, n, 0);
 		if (h->writer)
 			n->nwriters--;
 		if (!--n->nopen)
@@ -311,7 +323,20 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	if (h->ro)
 		store_file_free(h->ro);
 	free(h);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	(void)ino;
+	handle_release(fs_of(req), fs_handle_of(fi));
 	fuse_reply_err(req, 0);
+}
+
+void fs_release_all(struct fs *fs)
+{
+	while (fs->handles)
+		handle_release(fs, fs->handles);
 }
 
 static int do_fsync(struct fs *fs, struct node *n)
