@@ -795,7 +795,12 @@ int store_file_seal(struct store_file *f, uint64_t oid,
 	a.dirty = f->dirty;
 	a.size = f->size;
 	rc = small_pack(f, durable);
-	if (durable && !rc)
+	/* Only a STORE_SYNC store trusts each commit as it lands, so only
+	 * there must the data be on the disk first. Otherwise the commit's
+	 * sync (snap_sync) syncfs()es data and index together before the
+	 * synced state is recorded: syncing the segments here too was the
+	 * same flush twice on every fsync. */
+	if (durable && (f->s->flags & STORE_SYNC) && !rc)
 		rc = file_sync(f);
 	if (!rc)
 		rc = runs_build(f, &a.runs, &a.nruns);
