@@ -10,12 +10,15 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(cmake make gcc pkg-config libfuse3-dev fuse3 liblmdb-dev
-	    libssl-dev libinih-dev attr)
+	    libssl-dev libinih-dev libcurl4-openssl-dev attr)
 # rsync, tar, e2fsprogs (mkfs for the disk-full test on a loop device),
 # util-linux (mount, losetup), procps (pgrep), git; fio, bindfs and
-# gnuplot-nox for the bench/run smoke run.
+# gnuplot-nox for the bench/run smoke run; a Ceph RADOS Gateway (started on
+# 127.0.0.1 by tests/rgw/rgw-ctl) and Debian's AWS CLI for the S3
+# replication tests.
 test_pkgs=(python3 rsync tar git e2fsprogs util-linux mount procps fio
-	   bindfs gnuplot-nox)
+	   bindfs gnuplot-nox ceph-mon ceph-osd radosgw ceph-common awscli
+	   openssl)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;

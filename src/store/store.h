@@ -448,10 +448,30 @@ int store_file_seal(struct store_file *f, uint64_t oid,
 
 struct store_txn;	/* the write transaction a hook runs in */
 
+/* One user xattr of a version: user metadata, or a tag (stored under its
+ * xattr name "user.crrfs.tag.NAME"). */
+struct store_xattr {
+	const char *name;
+	const void *value;
+	size_t size;
+};
+
+/*
+ * Every user xattr of version (oid, vseq) (vseq 0 = the head), in name
+ * order. *out is one malloc'ed block holding the array and the strings
+ * and values it points at; the caller frees it with free(). *n may be 0
+ * (then *out may be NULL).
+ */
+int store_xattrs_get(struct store *s, uint64_t oid, uint64_t vseq,
+		     struct store_xattr **out, size_t *n);
+
 struct store_event {
 	uint64_t oid;
 	const char *key;		/* key path; valid during the call */
 	const struct store_vinfo *v;	/* the new version or delete marker */
+	const struct store_xattr *xattrs; /* its user xattrs (tags too);
+					 * valid during the call */
+	size_t nxattrs;
 };
 
 /*
@@ -476,6 +496,96 @@ int store_q_del(struct store_txn *t, const void *key, size_t klen);
 int store_q_get(struct store *s, const void *key, size_t klen, void **val,
 		size_t *vlen);
 int store_q_count(struct store *s, uint64_t *out);
+
+/* store_q_get inside a write transaction (sees what it wrote). */
+int store_q_tget(struct store_txn *t, const void *key, size_t klen,
+		 void **val, size_t *vlen);
+
+/*
+ * Called per queue entry, in ascending bytewise key order; key and val
+ * are valid during the call only. Return 0 to go on, 1 to stop (the scan
+ * returns 0), -errno to abort with it.
+ */
+typedef int (*store_q_fn)(void *arg, const void *key, size_t klen,
+			  const void *val, size_t vlen);
+
+/*
+ * Visit the entries whose key starts with prefix (plen 0: all), from the
+ * first key >= from (flen 0: from the prefix's start). store_q_scan runs
+ * in a read transaction of its own (keep fn short: no I/O, no store
+ * calls); store_q_tscan inside a write transaction.
+ */
+int store_q_scan(struct store *s, const void *prefix, size_t plen,
+		 const void *from, size_t flen, store_q_fn fn, void *arg);
+int store_q_tscan(struct store_txn *t, const void *prefix, size_t plen,
+		  const void *from, size_t flen, store_q_fn fn, void *arg);
+
+/*
+ * Run fn inside one write transaction handed to the committer (shared
+ * with other commits, as every mutation is), for queue updates made
+ * outside a hook: fn may call store_q_put/del/tget/tscan on t. A non-zero
+ * return of fn rolls its changes back and is returned. Committed to the
+ * OS (kill -9 safe) on return.
+ */
+typedef int (*store_txn_fn)(void *arg, struct store_txn *t);
+int store_q_update(struct store *s, store_txn_fn fn, void *arg);
+
+/*
+ * fn(arg) is called by the committer after each commit in which a hook
+ * ran (outside any transaction), so a hook's reader can be woken when
+ * what the hook wrote is visible. It must not block nor call the store.
+ */
+void store_set_post_commit(struct store *s, void (*fn)(void *arg),
+			   void *arg);
+
+/* Make everything committed so far survive power loss. 0 or -errno. */
+int store_sync(struct store *s);
+
+/*
+ * Called for every version of every key that has history (live or
+ * deleted; not pending keys), keys in oid order, versions oldest first.
+ * key is valid during the call. Runs in short read transactions (a
+ * batch of keys each), so it may see a store that changes under it but
+ * never a torn version. Return 0 / 1 (stop) / -errno as above.
+ */
+typedef int (*store_walk_fn)(void *arg, const char *key,
+			     const struct store_vinfo *v);
+int store_walk(struct store *s, store_walk_fn fn, void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Replicas: versions that arrive by replication (dir destinations). */
+
+/*
+ * One version made elsewhere. Everything is the caller's and is read
+ * during store_put_replica() only.
+ */
+struct store_replica {
+	const char *key;		/* full key: "a/b", "a/" for a folder */
+	enum store_type type;
+	bool delete_marker;
+	char vid[STORE_VID_LEN + 1];	/* the source's id, kept as it is */
+	int64_t btime_ns;		/* the source's creation time */
+	struct store_attr attr;		/* attr.size = bytes of data */
+	const struct store_xattr *xattrs;
+	size_t nxattrs;
+	const char *target;		/* symlink target (type SYMLINK) */
+	int data_fd;			/* file: attr.size bytes of data ... */
+	uint64_t data_off;		/* ... read from data_fd at this offset */
+	const uint8_t *sha256;		/* NULL, or the bytes' digest: then it
+					 * is checked while copying (-EBADMSG
+					 * on a mismatch) and stored */
+};
+
+/*
+ * Add r as the newest version of key r->key, flagged STORE_V_REPLICA and
+ * exposed (never amended). Folders above the key that do not exist are
+ * made (with a REPLICA version of their own). Idempotent: when the key
+ * already has a version with id r->vid, nothing is done and 0 returned.
+ * The hook runs as for any version (a replication hook skips REPLICA
+ * versions, so replicas are never shipped again). Errors: -EINVAL for a
+ * malformed key or vid, -EBADMSG for a digest mismatch, -EIO/-ENOSPC.
+ */
+int store_put_replica(struct store *s, const struct store_replica *r);
 
 /* ------------------------------------------------------------------ */
 /* Checking */
