@@ -270,3 +270,77 @@ int store_setxattr(struct store *s, uint64_t oid, const char *name,
 		return -E2BIG;
 	return store_commit(s, setx_apply, &a, 0, NULL, NULL);
 }
+
+/* ------------------------------------------------------------------ */
+/* Every xattr of a version at once (hook events, replication) */
+
+static int xattr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_xattr *)a)->name,
+		      ((const struct store_xattr *)b)->name);
+}
+
+/*
+ * One malloc'ed block: the array, then each name (NUL-terminated) and
+ * value, sorted by name. The blob keeps insertion order, which says
+ * nothing to a reader; name order is what S3 and tag sets compare.
+ */
+int xattrs_unpack(const struct vrec *v, struct store_xattr **out, size_t *n)
+{
+	const uint8_t *val;
+	uint32_t vlen, off = 0;
+	const char *name;
+	uint8_t nl;
+	size_t cnt = 0, i = 0;
+	struct store_xattr *x;
+	char *p;
+
+	*out = NULL;
+	*n = 0;
+	while (xattr_next(v->xattrs, v->xlen, &off, &name, &nl, &val,
+			  &vlen) > 0)
+		cnt++;
+	if (!cnt)
+		return 0;
+	/* The names' NULs fit in the 5 header bytes each entry dropped. */
+	x = malloc(cnt * sizeof(*x) + v->xlen);
+	if (!x)
+		return -ENOMEM;
+	p = (char *)(x + cnt);
+	off = 0;
+	while (xattr_next(v->xattrs, v->xlen, &off, &name, &nl, &val,
+			  &vlen) > 0) {
+		memcpy(p, name, nl);
+		p[nl] = '\0';
+		x[i].name = p;
+		p += nl + 1;
+		memcpy(p, val, vlen);
+		x[i].value = p;
+		x[i].size = vlen;
+		p += vlen;
+		i++;
+	}
+	qsort(x, cnt, sizeof(*x), xattr_cmp);
+	*out = x;
+	*n = cnt;
+	return 0;
+}
+
+int store_xattrs_get(struct store *s, uint64_t oid, uint64_t vseq,
+		     struct store_xattr **out, size_t *n)
+{
+	MDB_txn *txn;
+	struct vrec v;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = store_rtxn(s, &txn);
+	if (rc)
+		return rc;
+	rc = read_base(s, txn, oid, vseq, &v);
+	if (!rc)
+		rc = xattrs_unpack(&v, out, n);
+	mdb_txn_abort(txn);
+	return rc;
+}

@@ -98,6 +98,7 @@ static void post_reset(struct post *p)
 {
 	p->nremaps = 0;
 	p->nfreed = 0;
+	p->hooked = false;
 }
 
 static void post_run(struct store *s, struct store_op *op)
@@ -153,7 +154,9 @@ static void batch_run(struct store *s, struct store_op *batch)
 {
 	struct store_op *op;
 	MDB_txn *txn = NULL;
-	bool sync = s->flags & STORE_SYNC;
+	bool sync = s->flags & STORE_SYNC, hooked = false;
+	void (*post_fn)(void *arg);
+	void *post_arg;
 	int rc, src = 0;
 
 	rc = store_err(mdb_txn_begin(s->env, NULL, 0, &txn));
@@ -188,10 +191,20 @@ static void batch_run(struct store *s, struct store_op *batch)
 		 * every op of a STORE_SYNC store) hears it failed. */
 		if (!op->rc)
 			post_run(s, op);
+		if (!op->rc && op->post.hooked)
+			hooked = true;
 		if (!op->rc && src && ((op->flags & COMMIT_DURABLE) ||
 				       (s->flags & STORE_SYNC)))
 			op->rc = src;
 	}
+	/* What a hook wrote is visible now: wake its reader before the
+	 * callers, outside any transaction. */
+	pthread_mutex_lock(&s->qlock);
+	post_fn = s->post_fn;
+	post_arg = s->post_arg;
+	pthread_mutex_unlock(&s->qlock);
+	if (hooked && post_fn)
+		post_fn(post_arg);
 	pthread_mutex_lock(&s->qlock);
 	if (!rc && (!sync || src)) {
 		s->unsynced = true;
@@ -338,64 +351,11 @@ void store_stats(struct store *s, uint64_t *commits, uint64_t *ops)
 	*ops = atomic_load(&s->ops_done);
 }
 
-/* ------------------------------------------------------------------ */
-/* The generic queue table, written by hooks inside their transaction. */
-
-#define Q_KEY_MAX 400
-
-int store_q_put(struct store_txn *t, const void *key, size_t klen,
-		const void *val, size_t vlen)
+void store_set_post_commit(struct store *s, void (*fn)(void *arg),
+			   void *arg)
 {
-	if (!klen || klen > Q_KEY_MAX)
-		return -EINVAL;
-	return db_put(t->txn, t->s->queue, key, klen, val, vlen);
-}
-
-int store_q_del(struct store_txn *t, const void *key, size_t klen)
-{
-	if (!klen || klen > Q_KEY_MAX)
-		return -EINVAL;
-	return db_del(t->txn, t->s->queue, key, klen);
-}
-
-int store_q_get(struct store *s, const void *key, size_t klen, void **val,
-		size_t *vlen)
-{
-	MDB_txn *txn;
-	MDB_val v;
-	int rc;
-
-	if (!klen || klen > Q_KEY_MAX)
-		return -EINVAL;
-	rc = store_rtxn(s, &txn);
-	if (rc)
-		return rc;
-	rc = db_get(txn, s->queue, key, klen, &v);
-	if (!rc) {
-		*val = malloc(v.mv_size ? v.mv_size : 1);
-		if (!*val)
-			rc = -ENOMEM;
-		else {
-			memcpy(*val, v.mv_data, v.mv_size);
-			*vlen = v.mv_size;
-		}
-	}
-	mdb_txn_abort(txn);
-	return rc;
-}
-
-int store_q_count(struct store *s, uint64_t *out)
-{
-	MDB_txn *txn;
-	MDB_stat st;
-	int rc;
-
-	rc = store_rtxn(s, &txn);
-	if (rc)
-		return rc;
-	rc = store_err(mdb_stat(txn, s->queue, &st));
-	if (!rc)
-		*out = st.ms_entries;
-	mdb_txn_abort(txn);
-	return rc;
+	pthread_mutex_lock(&s->qlock);
+	s->post_fn = fn;
+	s->post_arg = arg;
+	pthread_mutex_unlock(&s->qlock);
 }

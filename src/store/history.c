@@ -41,6 +41,7 @@ int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq, uint8_t type,
 	struct store *s = t->s;
 	struct store_vinfo vi;
 	struct store_event ev;
+	struct store_xattr *x = NULL;
 	store_hook_fn fn;
 	void *arg;
 	char *key = NULL;
@@ -52,14 +53,22 @@ int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq, uint8_t type,
 	pthread_mutex_unlock(&s->qlock);
 	if (!fn)
 		return 0;
+	memset(&ev, 0, sizeof(ev));
 	rc = key_path_txn(s, t->txn, oid, &key);
+	if (!rc)
+		rc = xattrs_unpack(v, &x, &ev.nxattrs);
 	if (rc)
-		return rc;
+		goto out;
 	vinfo_fill(oid, vseq, type, v, &vi);
 	ev.oid = oid;
 	ev.key = key;
 	ev.v = &vi;
+	ev.xattrs = x;
 	rc = fn(arg, t, &ev);
+	if (t->post)
+		t->post->hooked = true;
+out:
+	free(x);
 	free(key);
 	return rc > 0 ? -EIO : rc;
 }

@@ -165,6 +165,8 @@ struct store {
 	unsigned commits_unsynced;	/* since the last sync */
 	store_hook_fn hook;
 	void *hook_arg;
+	void (*post_fn)(void *arg);	/* store_set_post_commit */
+	void *post_arg;
 	struct store_event_rec *recovered; /* drafts made versions at open,
 					    * shown to the first hook */
 	size_t nrecovered;
@@ -203,6 +205,8 @@ struct post {
 	size_t nremaps, capremaps;
 	uint64_t *freed;	/* segments whose count hit 0 */
 	size_t nfreed, capfreed;
+	bool hooked;		/* a hook ran (or the queue table changed):
+				 * post_fn is called after the commit */
 };
 
 struct store_txn {
@@ -301,6 +305,9 @@ int seg_pack_append(struct store *s, const void *buf, size_t len,
 		    uint64_t *seg, uint64_t *off);
 /* Stop filling the current pack (store_close); drops it if unused. */
 void seg_pack_close(struct store *s);
+
+/* attr.c: a version's xattr blob as store_xattrs_get() gives it */
+int xattrs_unpack(const struct vrec *v, struct store_xattr **out, size_t *n);
 
 /* history.c: hooks */
 int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq,
