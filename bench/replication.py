@@ -105,7 +105,7 @@ class CrrfsMount:
         self.base = base
         self.store = os.path.join(base, "store")
         self.mnt = os.path.join(base, "mnt")
-        os.makedirs(self.mnt)
+        os.makedirs(self.mnt, exist_ok=True)
         creds = os.path.join(base, "credentials")
         with open(creds, "w") as f:
             f.write("[default]\naws_access_key_id = %s\n"
@@ -160,7 +160,7 @@ def _wait_count(s3, bucket, prefix, n, timeout=1800.0):
 
 def _ship(who, src, sub, n, s3, bucket, work, binary, cpu):
     """Seconds until the n files of src/sub are all listed in the bucket."""
-    t0 = time.monotonic()
+    os.makedirs(work, exist_ok=True)
     if who == "crrfs":
         m = CrrfsMount(work, binary, s3, bucket)
         try:
