@@ -30,6 +30,10 @@ int cmd_versions(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_resync(int argc, char **argv);
+int cmd_replicate(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 /*
  * Mount options (-o), parsed into fs_opts plus the list handed to libfuse.
@@ -39,6 +43,7 @@ struct cli_mount_opts {
 	struct fs_opts fs;	/* fuse_opts is set by cli_mount_opts_finish */
 	char *pass;		/* malloc'ed "a,b,..." for libfuse, or NULL */
 	char *fuse;		/* malloc'ed; what fs.fuse_opts points at */
+	char *rules;		/* malloc'ed: rules=FILE (mount.crrfs), or NULL */
 	bool has_fsname;
 	bool has_subtype;
 };
@@ -153,5 +158,63 @@ void cli_versions_print(FILE *f, const char *key,
  * of such names is not possible in JSON).
  */
 void cli_json_string(FILE *f, const char *s, size_t len);
+
+/* ---- replication commands (cli_store.c, cli_ctl.c) ---- */
+
+struct store;
+
+/*
+ * The mount at exactly mnt (an absolute, resolved path) in
+ * /proc/self/mountinfo: 1 with its type ("fuse.crrfs") and source (the
+ * fsname) malloc'ed, 0 when mnt is no mount point, -errno.
+ */
+int cli_mountinfo_find(const char *mnt, char **type, char **source);
+
+/*
+ * The store a `status`/`resync` argument names: a crrfs mount point (its
+ * store is the fsname in /proc/self/mountinfo) or a store directory.
+ * *out is the store's absolute path, malloc'ed. Prints the error
+ * ("cannot find store 'ARG': ...") and returns -errno on failure.
+ */
+int cli_store_of(const char *arg, char **out);
+
+/*
+ * Open STORE read-only without its lock (safe while a daemon serves it,
+ * as fsck without --repair). Prints the one-line error and returns
+ * -errno on failure. Close with store_close().
+ */
+int cli_store_open_ro(const char *path, struct store **out);
+
+/*
+ * STORE/rules.ini when it exists (malloc'ed), else NULL with *err 0; on
+ * other errors (a rules.ini that is no regular file) NULL with *err set.
+ */
+char *cli_rules_default(const char *store, int *err);
+
+/*
+ * Send one request to the daemon serving STORE (repl_ctl_call) and copy
+ * its answer to stdout (success) or stderr (failure). Returns what
+ * repl_ctl_call returned.
+ */
+int cli_ctl(const char *store, const char *request);
+
+/*
+ * A progress display on stderr for a backlog that drains: a bar redrawn
+ * in place when stderr is a terminal, nothing until the end otherwise.
+ */
+struct cli_progress {
+	const char *what;	/* "resync", "replicate" */
+	bool tty;
+	uint64_t total;		/* largest done + left seen */
+	int64_t last_ns;	/* last redraw */
+};
+
+void cli_progress_init(struct cli_progress *p, const char *what);
+/* Safe to call often: redraws at most 10 times a second. */
+void cli_progress_update(struct cli_progress *p, uint64_t done,
+			 uint64_t left);
+/* Clear the bar; print "WHAT: N versions shipped, F failed" on stdout. */
+void cli_progress_end(struct cli_progress *p, uint64_t done,
+		      uint64_t failed);
 
 #endif

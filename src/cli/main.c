@@ -27,7 +27,7 @@ static const struct command commands[] = {
 	{ "resync", NULL, "replicate existing or failed versions" },
 	{ "verify", NULL, "compare a store with its replica" },
 	{ "rules", cmd_rules, "check a replication rules file" },
-	{ "explain", NULL, "say which rule matches a key" },
+	{ "explain", cmd_explain, "say which rule matches a key" },
 	{ "replicate", NULL, "run replication" },
 };
 
