@@ -1,0 +1,45 @@
+/*
+ * remote.c - the face of src/remote/: pick the backend by destination
+ * type, then thin wrappers over its vtable. Nothing else lives here, so
+ * a backend is all in its own file.
+ */
+#include "remote/remote.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int remote_open(const struct rules_dest *d, const char *store_path,
+		struct remote **out, char *why, size_t whylen)
+{
+	*out = NULL;
+	switch (d->type) {
+	case RULES_DEST_DIR:
+		return remote_dir_open(d, store_path, out, why, whylen);
+	case RULES_DEST_S3:
+		return remote_s3_open(d, out, why, whylen);
+	}
+	snprintf(why, whylen, "unknown destination type");
+	return -EINVAL;
+}
+
+int remote_check(struct remote *r, char *why, size_t whylen)
+{
+	return r->ops->check(r, why, whylen);
+}
+
+int remote_ship(struct remote *r, const struct remote_obj *o, char *why,
+		size_t whylen)
+{
+	return r->ops->ship(r, o, why, whylen);
+}
+
+const char *remote_name(const struct remote *r)
+{
+	return r->name;
+}
+
+void remote_free(struct remote *r)
+{
+	if (r)
+		r->ops->free(r);
+}
