@@ -710,9 +710,7 @@ static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 struct seal_arg {
 	uint64_t oid;
 	const struct store_attr *attr;
-	uint64_t size;
-	uint8_t *runs;
-	uint32_t nruns;
+	struct file_content c;
 	bool draft, dirty;
 	struct store_entry *out;
 };
@@ -751,9 +749,9 @@ static int seal_apply(struct store_txn *t, void *varg)
 	}
 	v.attr = *a->attr;
 	v.attr.mode = (a->attr->mode & 07777) | fmt[o.type];
-	v.attr.size = a->size;
-	v.runs = a->runs;
-	v.nruns = a->nruns;
+	v.attr.size = a->c.size;
+	v.runs = a->c.runs;
+	v.nruns = a->c.nruns;
 	if (a->draft) {
 		/* Count the new record before dropping the old one, so a
 		 * shared segment never passes through 0. */
@@ -781,19 +779,19 @@ out:
 	return a->out ? entry_fill(s, t->txn, a->oid, &o, a->out) : 0;
 }
 
-int store_file_seal(struct store_file *f, uint64_t oid,
-		    const struct store_attr *attr, unsigned flags,
-		    struct store_entry *out)
+/*
+ * Pack, sync and encode f's content into c, then commit fn(arg), which
+ * reads c. f's lock is held. The one way content becomes a record, for
+ * seals and replicas alike.
+ */
+static int seal_commit(struct store_file *f, bool durable, store_apply_fn fn,
+		       void *arg, struct file_content *c)
 {
-	struct seal_arg a = { .oid = oid, .attr = attr, .out = out };
-	bool durable = (flags & STORE_DURABLE) || (f->s->flags & STORE_SYNC);
-	size_t c;
-	int rc = 0;
+	int rc;
 
-	pthread_mutex_lock(&f->lock);
-	a.draft = flags & STORE_DRAFT;
-	a.dirty = f->dirty;
-	a.size = f->size;
+	c->size = f->size;
+	c->runs = NULL;
+	c->nruns = 0;
 	rc = small_pack(f, durable);
 	/* Only a STORE_SYNC store trusts each commit as it lands, so only
 	 * there must the data be on the disk first. Otherwise the commit's
@@ -803,21 +801,74 @@ int store_file_seal(struct store_file *f, uint64_t oid,
 	if (durable && (f->s->flags & STORE_SYNC) && !rc)
 		rc = file_sync(f);
 	if (!rc)
-		rc = runs_build(f, &a.runs, &a.nruns);
+		rc = runs_build(f, &c->runs, &c->nruns);
 	if (!rc)
-		rc = store_commit(f->s, seal_apply, &a,
-				  durable ? COMMIT_DURABLE : 0, NULL, NULL);
-	free(a.runs);
+		rc = store_commit(f->s, fn, arg, durable ? COMMIT_DURABLE : 0,
+				  NULL, NULL);
+	free(c->runs);
+	c->runs = NULL;
+	return rc;
+}
+
+/* Sealed data is immutable: later writes go elsewhere. */
+static void seal_done(struct store_file *f)
+{
+	size_t c;
+
+	for (c = 0; c < f->nmap; c++)
+		f->map[c].owned = false;
+	if (f->cur_fd >= 0)
+		close(f->cur_fd);
+	f->cur_fd = -1;
+	f->cur_seg = 0;
+}
+
+int store_file_seal(struct store_file *f, uint64_t oid,
+		    const struct store_attr *attr, unsigned flags,
+		    struct store_entry *out)
+{
+	struct seal_arg a = { .oid = oid, .attr = attr, .out = out };
+	bool durable = (flags & STORE_DURABLE) || (f->s->flags & STORE_SYNC);
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	a.draft = flags & STORE_DRAFT;
+	a.dirty = f->dirty;
+	rc = seal_commit(f, durable, seal_apply, &a, &a.c);
 	if (!rc && (a.dirty || a.draft)) {
-		/* Sealed data is immutable: later writes go elsewhere. */
-		for (c = 0; c < f->nmap; c++)
-			f->map[c].owned = false;
-		if (f->cur_fd >= 0)
-			close(f->cur_fd);
-		f->cur_fd = -1;
-		f->cur_seg = 0;
+		seal_done(f);
 		if (!a.draft)
 			f->dirty = false;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int file_blank(struct store *s, struct store_file **out)
+{
+	struct store_file *f = calloc(1, sizeof(*f));
+
+	*out = f;
+	if (!f)
+		return -ENOMEM;
+	f->s = s;
+	f->cur_fd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	return 0;
+}
+
+int file_seal_with(struct store_file *f, store_apply_fn fn, void *arg,
+		   struct file_content *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	c->used = false;
+	rc = seal_commit(f, f->s->flags & STORE_SYNC, fn, arg, c);
+	/* Content no record took stays owned: store_file_free collects. */
+	if (!rc && c->used) {
+		seal_done(f);
+		f->dirty = false;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;

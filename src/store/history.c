@@ -198,9 +198,8 @@ static int find_vid(void *arg, uint64_t vseq, const struct vrec *v)
 }
 
 /* vseq of version vid of oid, in txn; -ENOENT if none. */
-static int vid_lookup(struct store *s, MDB_txn *txn, uint64_t oid,
-		      uint8_t type, const char *vid, uint64_t *vseq,
-		      struct store_vinfo *out)
+int vid_lookup(struct store *s, MDB_txn *txn, uint64_t oid, uint8_t type,
+	       const char *vid, uint64_t *vseq, struct store_vinfo *out)
 {
 	struct list_ctx c = { .oid = oid, .type = type, .vid = vid,
 			      .out = out };

@@ -436,10 +436,17 @@ int version_add(struct store_txn *t, uint64_t oid, struct obj *o,
 		struct vrec *v, bool hook)
 {
 	uint64_t vseq;
-	int rc;
 
 	vid_next(t, &vseq, v);
 	v->flags &= ~(unsigned)(V_EXPOSED | V_DRAFT);
+	return version_link(t, oid, o, vseq, v, hook);
+}
+
+int version_link(struct store_txn *t, uint64_t oid, struct obj *o,
+		 uint64_t vseq, const struct vrec *v, bool hook)
+{
+	int rc;
+
 	rc = vrec_put(t->s, t->txn, oid, vseq, v);
 	if (!rc)
 		rc = refs_adjust(t, v, +1);

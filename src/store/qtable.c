@@ -115,7 +115,8 @@ struct qscan {
 /* Where a scan starts: from, unless it lies before the prefix. */
 static void scan_start(const struct qscan *q, MDB_val *k)
 {
-	if (q->flen && bytes_cmp(q->from, q->flen, q->prefix, q->plen) > 0) {
+	if (q->flen && (!q->plen ||
+			bytes_cmp(q->from, q->flen, q->prefix, q->plen) > 0)) {
 		k->mv_data = (void *)q->from;
 		k->mv_size = q->flen;
 	} else {
@@ -126,8 +127,8 @@ static void scan_start(const struct qscan *q, MDB_val *k)
 
 static bool in_prefix(const struct qscan *q, const MDB_val *k)
 {
-	return k->mv_size >= q->plen &&
-	       !memcmp(k->mv_data, q->prefix, q->plen);
+	return !q->plen || (k->mv_size >= q->plen &&
+			    !memcmp(k->mv_data, q->prefix, q->plen));
 }
 
 static int qscan_check(const struct qscan *q)
@@ -204,7 +205,8 @@ int store_q_tscan(struct store_txn *t, const void *prefix, size_t plen,
 		return rc;
 	scan_start(&q, &k);
 	kl = k.mv_size;
-	memcpy(kbuf, k.mv_data, kl);
+	if (kl)
+		memcpy(kbuf, k.mv_data, kl);
 	for (;;) {
 		rc = store_err(mdb_cursor_open(t->txn, t->s->queue, &c));
 		if (rc)

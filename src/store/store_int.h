@@ -262,6 +262,9 @@ int key_new(struct store_txn *t, uint64_t parent, const char *name,
 int key_remove(struct store_txn *t, uint64_t oid, const struct obj *o);
 int version_add(struct store_txn *t, uint64_t oid, struct obj *o,
 		struct vrec *v, bool hook);
+/* version_add with v's id, times and flags as they are, at vseq. */
+int version_link(struct store_txn *t, uint64_t oid, struct obj *o,
+		 uint64_t vseq, const struct vrec *v, bool hook);
 int pending_put(struct store_txn *t, uint64_t oid, struct obj *o,
 		const struct vrec *v, bool pending);
 int pending_end(struct store_txn *t, uint64_t oid, struct obj *o);
@@ -309,9 +312,25 @@ void seg_pack_close(struct store *s);
 /* attr.c: a version's xattr blob as store_xattrs_get() gives it */
 int xattrs_unpack(const struct vrec *v, struct store_xattr **out, size_t *n);
 
+/* file.c: content sealed by someone else's apply (replica.c) */
+struct file_content {
+	uint64_t size;
+	uint8_t *runs;		/* valid while the apply runs */
+	uint32_t nruns;
+	bool used;		/* the apply set it: a record counts the runs */
+};
+/* An empty working copy of no key. */
+int file_blank(struct store *s, struct store_file **out);
+/* Seal f through fn(arg) (one commit), which reads *c and sets c->used. */
+int file_seal_with(struct store_file *f, store_apply_fn fn, void *arg,
+		   struct file_content *c);
+
 /* history.c: hooks */
 int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq,
 	     uint8_t type, const struct vrec *v);
+/* vseq (and, if out, the vinfo) of version vid of oid; -ENOENT if none. */
+int vid_lookup(struct store *s, MDB_txn *txn, uint64_t oid, uint8_t type,
+	       const char *vid, uint64_t *vseq, struct store_vinfo *out);
 
 /* fsck.c: recovery at open (no committer yet) */
 int store_recover(struct store *s);

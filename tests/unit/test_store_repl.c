@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "store_test_util.h"
+#include "util/vid.h"
 
 /* ------------------------------------------------------------------ */
 /* Queue table */
@@ -290,11 +291,349 @@ static void test_walk(struct store *s)
 	CHECK_EQ_INT(w.versions, 1 + 3 + 1 + 2 + 2 + 300);
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Replicas */
+
+static uint64_t vid_counter = 100;
+
+static void new_vid(char out[STORE_VID_LEN + 1])
+{
+	/* Another store's tag: ids this store would never make. */
+	vid_format(1700000000000ULL + vid_counter, 0xabcdef01u, vid_counter,
+		   out);
+	vid_counter++;
+}
+
+static void sha_of(const void *p, size_t n, uint8_t out[32])
+{
+	EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL);
+}
+
+/* A temporary file holding data at offset off; returns its fd. */
+static int data_file(const char *dir, const void *data, size_t n, off_t off)
+{
+	char p[512];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/src-XXXXXX", dir);
+	fd = mkstemp(p);
+	if (fd < 0)
+		return -1;
+	unlink(p);
+	if (pwrite(fd, data, n, off) != (ssize_t)n) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct store_replica rep_file(const char *key, int fd, uint64_t off,
+				     uint64_t size)
+{
+	struct store_replica r;
+
+	memset(&r, 0, sizeof(r));
+	r.key = key;
+	r.type = STORE_T_FILE;
+	new_vid(r.vid);
+	r.btime_ns = 1690000000123456789LL;
+	r.attr = tst_attr(0640);
+	r.attr.size = size;
+	r.data_fd = fd;
+	r.data_off = off;
+	return r;
+}
+
+static int vinfo_cb(void *arg, const struct store_vinfo *v)
+{
+	struct store_vinfo *out = arg;
+
+	out[0] = *v;	/* the last one seen: the head */
+	return 0;
+}
+
+struct rep_state {
+	char small_vid[STORE_VID_LEN + 1], big_vid[STORE_VID_LEN + 1];
+	char *big;
+	size_t big_len;
+};
+
+static void test_replica_files(struct store *s, const char *dir,
+			       struct rep_state *st)
+{
+	static const struct store_xattr xs[] = {
+		{ "user.crrfs.tag.team", "red", 3 },
+		{ "user.meta", "m", 1 },
+	};
+	struct store_entry e, d;
+	struct store_replica r;
+	struct store_xattr *x = NULL;
+	uint8_t sha[32];
+	size_t n, i, len;
+	int fd, nv, hooks, reps;
+	char *got, buf[64];
+
+	/* Small file, packed, under two folders that do not exist yet. */
+	fd = data_file(dir, "hello replica", 13, 0);
+	CHECK(fd >= 0);
+	r = rep_file("r/a/small.txt", fd, 0, 13);
+	r.xattrs = xs;
+	r.nxattrs = 2;
+	sha_of("hello replica", 13, sha);
+	r.sha256 = sha;
+	memcpy(st->small_vid, r.vid, sizeof(r.vid));
+	hooks = hr.calls;
+	reps = hr.replicas;
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(hr.calls - hooks, 3);	/* r/, r/a/, the file */
+	CHECK_EQ_INT(hr.replicas - reps, 3);
+	CHECK_EQ_INT(store_resolve(s, "r/a/small.txt", &e), 0);
+	CHECK(e.live && e.type == STORE_T_FILE);
+	CHECK_EQ_STR(e.head.vid, r.vid);
+	CHECK_EQ_INT(e.head.btime_ns, r.btime_ns);
+	CHECK_EQ_INT(e.head.attr.mode, S_IFREG | 0640);
+	CHECK_EQ_INT(e.head.attr.size, 13);
+	CHECK_EQ_INT(e.head.flags, STORE_V_REPLICA | STORE_V_HAS_SHA);
+	CHECK(!memcmp(e.head.sha256, sha, 32));
+	got = tst_get(s, e.oid, 0, &len);
+	CHECK(got && len == 13 && !memcmp(got, "hello replica", 13));
+	free(got);
+	CHECK_EQ_INT(store_xattrs_get(s, e.oid, 0, &x, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	for (i = 0; i < n && i < 2; i++) {
+		CHECK_EQ_STR(x[i].name, xs[i].name);
+		CHECK(x[i].size == xs[i].size &&
+		      !memcmp(x[i].value, xs[i].value, x[i].size));
+	}
+	free(x);
+	CHECK_EQ_INT(store_getxattr(s, e.oid, 0, "user.crrfs.tag.team", buf,
+				    sizeof(buf)), 3);
+	CHECK_EQ_STR(hr.tagval, "red");
+	/* The folders above got REPLICA versions of their own. */
+	CHECK_EQ_INT(store_resolve(s, "r/a/", &d), 0);
+	CHECK(d.live && d.type == STORE_T_DIR);
+	CHECK(d.head.flags & STORE_V_REPLICA);
+	CHECK(strcmp(d.head.vid, r.vid) != 0);
+	/* Exposed: a setxattr right away makes a version, no amend. */
+	nv = tst_nversions(s, e.oid);
+	CHECK_EQ_INT(store_setxattr(s, e.oid, "user.x", "1", 1, 0), 0);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), nv + 1);
+
+	/* Idempotent: the same id again changes nothing. */
+	hooks = hr.calls;
+	nv = tst_nversions(s, e.oid);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), nv);
+	CHECK_EQ_INT(hr.calls, hooks);
+	close(fd);
+
+	/* Big file: many chunks, read at an offset, digest checked. */
+	st->big_len = 3 * 512 * 1024 + 12345;	/* > 1 MiB, 13 chunks */
+	st->big = malloc(st->big_len);
+	for (i = 0; i < st->big_len; i++)
+		st->big[i] = (char)(i * 7 + i / 4096);
+	fd = data_file(dir, st->big, st->big_len, 4096);
+	CHECK(fd >= 0);
+	r = rep_file("r/big.bin", fd, 4096, st->big_len);
+	sha_of(st->big, st->big_len, sha);
+	r.sha256 = sha;
+	memcpy(st->big_vid, r.vid, sizeof(r.vid));
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/big.bin", &e), 0);
+	CHECK_EQ_STR(e.head.vid, r.vid);
+	CHECK_EQ_INT(e.head.alloc_bytes, st->big_len);
+	got = tst_get(s, e.oid, 0, &len);
+	CHECK(got && len == st->big_len && !memcmp(got, st->big, len));
+	free(got);
+
+	/* A bad digest: nothing made, no data left behind. */
+	r = rep_file("r/bad.bin", fd, 4096, st->big_len);
+	sha[0] ^= 1;
+	r.sha256 = sha;
+	CHECK_EQ_INT(store_put_replica(s, &r), -EBADMSG);
+	CHECK_EQ_INT(store_resolve(s, "r/bad.bin", &e), -ENOENT);
+	/* Data shorter than said. */
+	r = rep_file("r/short.bin", fd, 4096, st->big_len + 10);
+	CHECK_EQ_INT(store_put_replica(s, &r), -EIO);
+	close(fd);
+
+	/* An empty file. */
+	r = rep_file("r/empty", -1, 0, 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/empty", &e), 0);
+	CHECK(e.live && e.head.attr.size == 0);
+
+	/* On top of a key made here: the newest version, in order. */
+	CHECK(tst_put(s, STORE_ROOT_OID, "local", "mine", 4));
+	fd = data_file(dir, "theirs", 6, 0);
+	r = rep_file("local", fd, 0, 6);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	close(fd);
+	CHECK_EQ_INT(store_resolve(s, "local", &e), 0);
+	CHECK_EQ_STR(e.head.vid, r.vid);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), 2);
+	got = tst_get(s, e.oid, 0, &len);
+	CHECK(got && len == 6 && !memcmp(got, "theirs", 6));
+	free(got);
+}
+
+static void test_replica_kinds(struct store *s, const char *dir)
+{
+	struct store_entry e;
+	struct store_replica r;
+	struct store_vinfo last[1];
+	uint8_t sha[32];
+	char *target = NULL;
+
+	(void)dir;
+	/* Symlink. */
+	r = rep_file("r/link", -1, 0, 0);
+	r.type = STORE_T_SYMLINK;
+	r.target = "a/small.txt";
+	r.attr.mode = 0777;
+	sha_of("a/small.txt", 11, sha);
+	r.sha256 = sha;
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/link", &e), 0);
+	CHECK(e.live && e.type == STORE_T_SYMLINK);
+	CHECK_EQ_INT(e.head.attr.mode, S_IFLNK | 0777);
+	CHECK_EQ_INT(e.head.attr.size, 11);
+	CHECK_EQ_INT(store_readlink(s, e.oid, 0, &target), 0);
+	CHECK_EQ_STR(target, "a/small.txt");
+	free(target);
+	sha[0] ^= 1;
+	new_vid(r.vid);
+	CHECK_EQ_INT(store_put_replica(s, &r), -EBADMSG);
+
+	/* Folder. */
+	r = rep_file("r/dir2/", -1, 0, 0);
+	r.type = STORE_T_DIR;
+	r.attr.mode = 0700;
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/dir2", &e), 0);
+	CHECK(e.live && e.type == STORE_T_DIR);
+	CHECK_EQ_INT(e.head.attr.mode, S_IFDIR | 0700);
+	CHECK_EQ_STR(e.head.vid, r.vid);
+
+	/* Delete marker on a live key, then on the now dead key. */
+	CHECK_EQ_INT(store_resolve(s, "r/empty", &e), 0);
+	r = rep_file("r/empty", -1, 0, 0);
+	r.delete_marker = true;
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/empty", &e), -ENOENT);
+	new_vid(r.vid);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);	/* idempotent */
+	CHECK_EQ_INT(store_resolve(s, "r", &e), 0);
+	CHECK_EQ_INT(store_lookup_any(s, e.oid, "empty", &e), 0);
+	CHECK(!e.live);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), 3);	/* file, 2 markers */
+
+	/* A delete marker of a key never seen, under folders never seen. */
+	r = rep_file("gone/deep/ghost", -1, 0, 0);
+	r.delete_marker = true;
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "gone/deep", &e), 0);
+	CHECK_EQ_INT(store_lookup_any(s, e.oid, "ghost", &e), 0);
+	CHECK(!e.live && !e.pending);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), 1);
+	CHECK_EQ_INT(store_versions(s, e.oid, vinfo_cb, last), 0);
+	CHECK_EQ_INT(last[0].flags,
+		     STORE_V_REPLICA | STORE_V_DELETE_MARKER);
+	CHECK_EQ_STR(last[0].vid, r.vid);
+
+	/* A folder's delete marker; then a file under it revives it. */
+	r = rep_file("r/dir2/", -1, 0, 0);
+	r.type = STORE_T_DIR;
+	r.delete_marker = true;
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/dir2", &e), -ENOENT);
+	r = rep_file("r/dir2/f", -1, 0, 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "r/dir2/f", &e), 0);
+	CHECK(e.live);
+	CHECK_EQ_INT(store_resolve(s, "r/dir2/", &e), 0);
+	CHECK(e.head.flags & STORE_V_REPLICA);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), 3);
+}
+
+static void test_replica_refused(struct store *s)
+{
+	static const char *const bad_keys[] = {
+		"", "/", "a//b", "./a", "a/../b", "a/.", "..",
+	};
+	struct store_replica r;
+	struct store_entry e;
+	char longname[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		r = rep_file(bad_keys[i], -1, 0, 0);
+		CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	}
+	memset(longname, 'n', 256);
+	longname[256] = '\0';
+	r = rep_file(longname, -1, 0, 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	r = rep_file("file-as-dir", -1, 0, 0);
+	r.type = STORE_T_DIR;
+	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	r = rep_file("dir-as-file/", -1, 0, 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	r = rep_file("badvid", -1, 0, 0);
+	strcpy(r.vid, "short");
+	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	memset(r.vid, 'I', STORE_VID_LEN);	/* I is not in the alphabet */
+	r.vid[STORE_VID_LEN] = '\0';
+	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	r = rep_file("nolink", -1, 0, 0);
+	r.type = STORE_T_SYMLINK;
+	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
+	/* A folder key where a live file of that name is. */
+	r = rep_file("local/x", -1, 0, 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), -EEXIST);
+	CHECK_EQ_INT(store_resolve(s, "badvid", &e), -ENOENT);
+	CHECK_EQ_INT(store_resolve(s, "local/", &e), -ENOTDIR);
+}
+
+static void check_fsck(struct store *s, int pending)
+{
+	struct store_fsck_report rep;
+
+	CHECK_EQ_INT(store_fsck(s, 0, &rep), 0);
+	CHECK_EQ_INT(rep.orphan_segments, 0);
+	CHECK_EQ_INT(rep.bad_refcounts, 0);
+	CHECK_EQ_INT(rep.missing_data, 0);
+	CHECK_EQ_INT(rep.index_errors, 0);
+	CHECK_EQ_INT(rep.pending_keys, pending);
+}
+
+static void test_reopened(struct store *s, struct rep_state *st)
+{
+	struct store_entry e;
+	size_t len;
+	char *got;
+
+	CHECK_EQ_INT(store_resolve(s, "r/big.bin", &e), 0);
+	CHECK_EQ_STR(e.head.vid, st->big_vid);
+	CHECK(e.head.flags & STORE_V_REPLICA);
+	got = tst_get(s, e.oid, 0, &len);
+	CHECK(got && len == st->big_len && !memcmp(got, st->big, len));
+	free(got);
+	CHECK_EQ_INT(store_resolve(s, "r/a/small.txt", &e), 0);
+	got = tst_get(s, e.oid, 0, &len);
+	CHECK(got && len == 13 && !memcmp(got, "hello replica", 13));
+	free(got);
+	check_fsck(s, 0);	/* walk/pending went at the reopen */
+}
+
 /* ------------------------------------------------------------------ */
 
 int main(void)
 {
 	char *dir = tst_tmpdir();
+	struct rep_state st = { .big = NULL };
 	struct store *s;
 
 	s = tst_open(dir, 0, 60000);	/* setxattr amends */
@@ -304,7 +643,17 @@ int main(void)
 	test_queue(s);
 	test_hook_xattrs(s);
 	test_walk(s);
+	test_replica_files(s, dir, &st);
+	test_replica_kinds(s, dir);
+	test_replica_refused(s);
+	check_fsck(s, 1);	/* walk/pending: open, never closed */
 	store_close(s);
+	s = tst_open(dir, 0, 60000);
+	CHECK(s != NULL);
+	if (s)
+		test_reopened(s, &st);
+	store_close(s);
+	free(st.big);
 	tst_rmrf(dir);
 	free(dir);
 	return check_done("test_store_repl");
