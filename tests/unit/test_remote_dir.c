@@ -9,6 +9,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -345,6 +346,65 @@ static void test_bad_records(struct store *src, struct keys *k,
 	free(rec);
 }
 
+/* Workers ship in parallel: every record is applied, none left over. */
+#define PAR_THREADS 4
+#define PAR_FILES 40
+
+struct par {
+	struct store *src;
+	struct remote *r;
+	uint64_t oids[PAR_FILES];
+	int failures;
+};
+
+static void *par_worker(void *arg)
+{
+	struct par *pa = ((void **)arg)[0];
+	long t = (long)((void **)arg)[1];
+	char why[REMOTE_WHY_MAX];
+	int i;
+
+	for (i = (int)t; i < PAR_FILES; i += PAR_THREADS)
+		if (ship_head(pa->r, pa->src, pa->oids[i], why))
+			__atomic_add_fetch(&pa->failures, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void test_parallel(struct store *src, struct remote *r)
+{
+	static struct par pa;
+	void *args[PAR_THREADS][2];
+	pthread_t th[PAR_THREADS];
+	struct store *dst;
+	char name[32];
+	long t;
+	int i;
+
+	pa.src = src;
+	pa.r = r;
+	for (i = 0; i < PAR_FILES; i++) {
+		snprintf(name, sizeof(name), "par-%02d", i);
+		pa.oids[i] = tst_put(src, STORE_ROOT_OID, name, name, 6);
+		CHECK(pa.oids[i]);
+	}
+	for (t = 0; t < PAR_THREADS; t++) {
+		args[t][0] = &pa;
+		args[t][1] = (void *)t;
+		CHECK_EQ_INT(pthread_create(&th[t], NULL, par_worker, args[t]),
+			     0);
+	}
+	for (t = 0; t < PAR_THREADS; t++)
+		pthread_join(th[t], NULL);
+	CHECK_EQ_INT(pa.failures, 0);
+	CHECK_EQ_INT(inbox_count("inbox"), 0);
+	dst = dst_open();
+	if (!dst)
+		return;
+	for (i = 0; i < PAR_FILES; i++)
+		check_replica(src, pa.oids[i], dst);
+	store_close(dst);
+}
+
 /* Destinations refused for what they are. */
 static void test_refusals(void)
 {
@@ -420,6 +480,7 @@ int main(void)
 		test_ship_free(src, &k, r);
 		test_ship_held(src, &k, r);
 		test_bad_records(src, &k, r);
+		test_parallel(src, r);
 		r->ops->free(r);
 	}
 	test_refusals();
