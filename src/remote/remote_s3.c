@@ -1,0 +1,312 @@
+/*
+ * remote_s3.c - the s3 destination: a versioned bucket on any
+ * S3-compatible endpoint, through src/s3/.
+ *
+ * Design: one version becomes one PutObject (or one multipart upload,
+ * remote_s3_mpu.c), a delete marker one DeleteObject without a version
+ * id, so the replica bucket's version list mirrors the source's in
+ * order. The source version id travels in x-amz-meta-crrfs-version-id,
+ * which is what makes a ship idempotent: with maybe_sent the current
+ * version is asked first and nothing is sent when it is already ours.
+ * docs/replica-s3.md describes every header.
+ *
+ * Bytes are read from the source store outside any transaction: small
+ * objects into memory (so they also get a Content-MD5), bigger ones
+ * streamed from the store with the SHA-256 the store keeps, so a 60 MiB
+ * file never sits in memory.
+ */
+#include "remote/remote_s3_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3/creds.h"
+#include "s3/sigv4.h"
+
+static void hex32(const uint8_t in[32], char out[65])
+{
+	static const char hx[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hx[in[i] >> 4];
+		out[2 * i + 1] = hx[in[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static int s3_check(struct remote *base, char *why, size_t whylen)
+{
+	struct remote_s3 *r = (struct remote_s3 *)base;
+	char status[16], sub[REMOTE_WHY_MAX];
+	int rc;
+
+	rc = s3_head_bucket(r->c, sub, sizeof(sub));
+	if (rc == -ENOENT) {
+		snprintf(why, whylen, "bucket '%s' does not exist at %s",
+			 r->bucket, r->endpoint);
+		return rc;
+	}
+	if (rc == -EAGAIN) {
+		snprintf(why, whylen, "cannot reach %s: %s", r->endpoint, sub);
+		return rc;
+	}
+	if (rc) {
+		snprintf(why, whylen, "%s", sub);
+		return rc;
+	}
+	rc = s3_get_bucket_versioning(r->c, status, sub, sizeof(sub));
+	if (rc) {
+		snprintf(why, whylen, "%s", sub);
+		return rc;
+	}
+	if (strcmp(status, "Enabled")) {
+		snprintf(why, whylen, "versioning of bucket '%s' is not "
+			 "enabled (it is %s): enable it before replicating",
+			 r->bucket, status[0] ? status : "off");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct first_version {
+	const char *key;
+	bool found, delete_marker;
+};
+
+static int first_version_cb(void *arg, const struct s3_version *v)
+{
+	struct first_version *fv = arg;
+
+	if (strcmp(v->key, fv->key))
+		return 0;	/* a longer key with this prefix */
+	fv->found = true;
+	fv->delete_marker = v->delete_marker && v->is_latest;
+	return 1;
+}
+
+/*
+ * Whether the destination already has o as its current version. For a
+ * delete marker the listing is asked (RGW answers HEAD on a deleted key
+ * without x-amz-delete-marker).
+ */
+static int already_there(struct remote_s3 *r, const struct remote_obj *o,
+			 bool *yes, char *why, size_t whylen)
+{
+	struct s3_http_resp resp;
+	const char *vid;
+	int rc;
+
+	*yes = false;
+	if (o->v.flags & STORE_V_DELETE_MARKER) {
+		struct first_version fv = { o->key, false, false };
+
+		rc = s3_list_versions(r->c, o->key, first_version_cb, &fv,
+				      why, whylen);
+		*yes = !rc && fv.found && fv.delete_marker;
+		return rc;
+	}
+	rc = s3_head_object(r->c, o->key, NULL, &resp, why, whylen);
+	if (!rc) {
+		vid = s3_http_resp_header(&resp,
+					  "x-amz-meta-" S3_META_VID);
+		*yes = vid && !strcmp(vid, o->v.vid);
+	} else if (rc == -ENOENT) {
+		rc = 0;
+	}
+	s3_http_resp_release(&resp);
+	return rc;
+}
+
+static ssize_t file_read(void *arg, void *buf, size_t len, uint64_t off)
+{
+	return store_file_read(arg, buf, len, off);
+}
+
+/* A whole file version: in memory, streamed, or in parts. */
+static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
+		     struct s3_hdrs *h, const char *sha, char *why,
+		     size_t whylen)
+{
+	struct store_file *f = NULL;
+	struct s3_body b = { 0 };
+	char *buf = NULL;
+	uint64_t size;
+	ssize_t n;
+	int rc;
+
+	rc = store_file_open(o->src, o->oid, o->v.vseq, &f);
+	if (rc) {
+		snprintf(why, whylen, "cannot read version %s of '%s': %s",
+			 o->v.vid, o->key, strerror(-rc));
+		return rc;
+	}
+	size = store_file_size(f);
+	if (size >= S3_MULTIPART_MIN) {
+		rc = remote_s3_multipart(r, o, f, size, h, why, whylen);
+		goto out;
+	}
+	if (size <= S3_INMEM_MAX) {
+		buf = malloc(size ? (size_t)size : 1);
+		if (!buf) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		n = size ? store_file_read(f, buf, (size_t)size, 0) : 0;
+		if (n != (ssize_t)size) {
+			rc = n < 0 ? (int)n : -EIO;
+			goto fail;
+		}
+		b.data = buf;
+	} else {
+		b.read = file_read;
+		b.read_arg = f;
+		b.sha256_hex = sha;
+	}
+	b.len = size;
+	rc = s3_put_object(r->c, o->key, (const char *const *)h->v, h->n, &b,
+			   NULL, why, whylen);
+	goto out;
+fail:
+	snprintf(why, whylen, "cannot read version %s of '%s': %s", o->v.vid,
+		 o->key, strerror(-rc));
+out:
+	free(buf);
+	store_file_free(f);
+	return rc;
+}
+
+static int s3_ship(struct remote *base, const struct remote_obj *o,
+		   char *why, size_t whylen)
+{
+	struct remote_s3 *r = (struct remote_s3 *)base;
+	struct s3_hdrs h = { 0 };
+	struct s3_body b = { 0 };
+	char sha[65], *target = NULL;
+	uint8_t digest[32];
+	bool there;
+	int rc;
+
+	if (o->maybe_sent) {
+		rc = already_there(r, o, &there, why, whylen);
+		if (rc || there)
+			return rc;
+	}
+	if (o->v.flags & STORE_V_DELETE_MARKER)
+		return s3_delete_object(r->c, o->key, NULL, why, whylen);
+
+	if (o->v.flags & STORE_V_HAS_SHA) {
+		memcpy(digest, o->v.sha256, 32);
+	} else {
+		rc = store_sha256(o->src, o->oid, o->v.vseq, digest);
+		if (rc) {
+			snprintf(why, whylen, "cannot read version %s of "
+				 "'%s': %s", o->v.vid, o->key, strerror(-rc));
+			return rc;
+		}
+	}
+	hex32(digest, sha);
+	rc = remote_s3_headers(r, o, sha, &h, why, whylen);
+	if (rc)
+		goto out;
+	switch (o->v.type) {
+	case STORE_T_FILE:
+		rc = ship_file(r, o, &h, sha, why, whylen);
+		break;
+	case STORE_T_DIR:	/* a zero-byte "folder" object */
+		b.data = "";
+		rc = s3_put_object(r->c, o->key, (const char *const *)h.v,
+				   h.n, &b, NULL, why, whylen);
+		break;
+	case STORE_T_SYMLINK:	/* as s3fs: the bytes are the target */
+		rc = store_readlink(o->src, o->oid, o->v.vseq, &target);
+		if (rc) {
+			snprintf(why, whylen, "cannot read symlink '%s': %s",
+				 o->key, strerror(-rc));
+			break;
+		}
+		b.data = target;
+		b.len = strlen(target);
+		rc = s3_put_object(r->c, o->key, (const char *const *)h.v,
+				   h.n, &b, NULL, why, whylen);
+		break;
+	default:
+		snprintf(why, whylen, "cannot ship '%s': unknown type %d",
+			 o->key, (int)o->v.type);
+		rc = -EINVAL;
+	}
+out:
+	free(target);
+	s3_hdrs_release(&h);
+	return rc;
+}
+
+static void s3_free(struct remote *base)
+{
+	struct remote_s3 *r = (struct remote_s3 *)base;
+
+	s3_client_free(r->c);
+	free(r->endpoint);
+	free(r->bucket);
+	free(r->storage_class);
+	free(r);
+}
+
+static const struct remote_ops s3_ops = {
+	.check = s3_check,
+	.ship = s3_ship,
+	.free = s3_free,
+};
+
+int remote_s3_open(const struct rules_dest *d, struct remote **out,
+		   char *why, size_t whylen)
+{
+	struct s3_client_opts co = { 0 };
+	struct s3_creds creds = { 0 };
+	struct remote_s3 *r;
+	int rc;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->base.ops = &s3_ops;
+	snprintf(r->base.name, sizeof(r->base.name), "%s",
+		 d->name ? d->name : "");
+	r->endpoint = strdup(d->endpoint ? d->endpoint : "");
+	r->bucket = strdup(d->bucket ? d->bucket : "");
+	if (d->storage_class)
+		r->storage_class = strdup(d->storage_class);
+	if (!r->endpoint || !r->bucket ||
+	    (d->storage_class && !r->storage_class)) {
+		rc = -ENOMEM;
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		goto fail;
+	}
+	rc = s3_http_global_init();
+	if (rc) {
+		snprintf(why, whylen, "cannot initialise libcurl");
+		goto fail;
+	}
+	rc = s3_creds_load(d->credentials, d->profile, &creds, why, whylen);
+	if (rc)
+		goto fail;
+	co.endpoint = d->endpoint;
+	co.region = d->region;
+	co.bucket = d->bucket;
+	co.path_style = d->path_style;
+	co.ca_file = d->ca_file;
+	co.creds = &creds;
+	rc = s3_client_new(&co, &r->c, why, whylen);
+	if (rc)
+		goto fail;
+	s3_creds_release(&creds);
+	*out = &r->base;
+	return 0;
+fail:
+	s3_creds_release(&creds);
+	s3_free(&r->base);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * remote_s3_int.h - what the files of the s3 destination share:
+ * remote_s3.c (open, check, ship), remote_s3_meta.c (the replica's
+ * headers) and remote_s3_mpu.c (multipart uploads). docs/replica-s3.md
+ * describes the format they write.
+ */
+#ifndef CRRFS_REMOTE_S3_INT_H
+#define CRRFS_REMOTE_S3_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remote/remote.h"
+#include "s3/s3.h"
+
+/*
+ * Sizes, in one place: objects of S3_MULTIPART_MIN bytes or more go up
+ * in parts of S3_PART_SIZE (larger when 10,000 parts would not do),
+ * S3_PARTS_IN_FLIGHT at a time; objects up to S3_INMEM_MAX are read into
+ * memory (and get a Content-MD5), bigger ones are streamed from the store.
+ */
+#define S3_MULTIPART_MIN ((uint64_t)64 * 1024 * 1024)
+#define S3_PART_SIZE ((uint64_t)16 * 1024 * 1024)
+#define S3_PARTS_MAX 10000u
+#define S3_PARTS_IN_FLIGHT 4u
+#define S3_INMEM_MAX ((uint64_t)8 * 1024 * 1024)
+
+/* The metadata names crrfs writes (after "x-amz-meta-"). */
+#define S3_META_VID "crrfs-version-id"
+#define S3_META_SHA "crrfs-sha256"
+#define S3_META_XATTR "crrfs-xattr-"
+
+struct remote_s3 {
+	struct remote base;		/* first: remote.c casts */
+	struct s3_client *c;		/* thread-safe */
+	char *endpoint;			/* for messages */
+	char *bucket;
+	char *storage_class;		/* destination's, or NULL */
+};
+
+/* A growable list of "name: value" header lines. */
+struct s3_hdrs {
+	char **v;
+	size_t n, cap;
+};
+
+int s3_hdrs_add(struct s3_hdrs *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void s3_hdrs_release(struct s3_hdrs *h);
+
+/*
+ * The headers of a replica of o (POSIX attributes, ids, user metadata,
+ * tags, storage class, content type): see docs/replica-s3.md. sha_hex is
+ * the bytes' SHA-256. -EINVAL with why for metadata that cannot be sent.
+ */
+int remote_s3_headers(const struct remote_s3 *r, const struct remote_obj *o,
+		      const char *sha_hex, struct s3_hdrs *h, char *why,
+		      size_t whylen);
+
+/* Ship the data of file version o (size bytes) in a multipart upload. */
+int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
+			struct store_file *f, uint64_t size,
+			const struct s3_hdrs *h, char *why, size_t whylen);
+
+#endif

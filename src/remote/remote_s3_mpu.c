@@ -1,0 +1,197 @@
+/*
+ * remote_s3_mpu.c - one big version as an S3 multipart upload, parts in
+ * parallel, never leaving an orphan upload behind.
+ *
+ * States of an upload (the job's recorded upload id in brackets):
+ *
+ *   [prev?] --abort prev--> [] --create--> NOTE(id) [id] --parts-->
+ *       all parts ok --complete--> [id] --note("")--> []    done
+ *       any failure  --abort-->    [id] --note("")--> []    error
+ *       abort fails  ------------> [id]                     error
+ *
+ * Invariants: the upload id is recorded durably (note_upload) before
+ * the first part is sent, and cleared only once the upload is complete
+ * or aborted; so after kill -9 at any point the next attempt finds the
+ * id in prev_upload and aborts it first. Workers (up to
+ * S3_PARTS_IN_FLIGHT threads) each take the next part number, read that
+ * part from the store into a buffer of their own, and send it with its
+ * SHA-256 and MD5; the first failure stops the others from starting new
+ * parts.
+ */
+#include "remote/remote_s3_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+struct mpu {
+	struct remote_s3 *r;
+	const struct remote_obj *o;
+	struct store_file *f;
+	const char *upload_id;
+	uint64_t size, part_size;
+	unsigned nparts;
+	char (*etags)[S3_ID_MAX];	/* [nparts], each written by one worker */
+	pthread_mutex_t lock;		/* protects next, rc, why */
+	unsigned next;			/* next part to send, 0-based */
+	int rc;				/* first failure */
+	char why[REMOTE_WHY_MAX];
+};
+
+static void mpu_fail(struct mpu *m, int rc, const char *why)
+{
+	pthread_mutex_lock(&m->lock);
+	if (!m->rc) {
+		m->rc = rc;
+		snprintf(m->why, sizeof(m->why), "%s", why);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *mpu_worker(void *arg)
+{
+	struct mpu *m = arg;
+	char why[REMOTE_WHY_MAX];
+	struct s3_body b = { 0 };
+	char *buf = malloc((size_t)m->part_size);
+	unsigned i;
+	ssize_t n;
+	int rc;
+
+	if (!buf) {
+		mpu_fail(m, -ENOMEM, "cannot allocate a part buffer");
+		return NULL;
+	}
+	for (;;) {
+		uint64_t off, len;
+
+		pthread_mutex_lock(&m->lock);
+		i = m->rc ? m->nparts : m->next++;
+		pthread_mutex_unlock(&m->lock);
+		if (i >= m->nparts)
+			break;
+		off = (uint64_t)i * m->part_size;
+		len = m->size - off < m->part_size ? m->size - off :
+						      m->part_size;
+		n = store_file_read(m->f, buf, (size_t)len, off);
+		if (n != (ssize_t)len) {
+			rc = n < 0 ? (int)n : -EIO;
+			snprintf(why, sizeof(why), "cannot read version %s of "
+				 "'%s': %s", m->o->v.vid, m->o->key,
+				 strerror(-rc));
+			mpu_fail(m, rc, why);
+			break;
+		}
+		b.data = buf;
+		b.len = len;
+		rc = s3_mpu_part(m->r->c, m->o->key, m->upload_id, i + 1, &b,
+				 m->etags[i], why, sizeof(why));
+		if (rc) {
+			mpu_fail(m, rc, why);
+			break;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Send every part with up to S3_PARTS_IN_FLIGHT threads. */
+static int mpu_send_parts(struct mpu *m)
+{
+	pthread_t th[S3_PARTS_IN_FLIGHT];
+	unsigned nth = m->nparts < S3_PARTS_IN_FLIGHT ? m->nparts :
+			S3_PARTS_IN_FLIGHT, started = 0, i;
+
+	for (i = 0; i < nth; i++) {
+		if (pthread_create(&th[i], NULL, mpu_worker, m)) {
+			mpu_fail(m, -EAGAIN, "cannot start an upload thread");
+			break;
+		}
+		started++;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	return m->rc;
+}
+
+static int note(const struct remote_obj *o, const char *id, char *why,
+		size_t whylen)
+{
+	int rc = o->note_upload ? o->note_upload(o->note_arg, id) : 0;
+
+	if (rc)
+		snprintf(why, whylen, "cannot record the upload of '%s': %s",
+			 o->key, strerror(-rc));
+	return rc;
+}
+
+int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
+			struct store_file *f, uint64_t size,
+			const struct s3_hdrs *h, char *why, size_t whylen)
+{
+	struct mpu m;
+	char *upload_id = NULL, abort_why[REMOTE_WHY_MAX];
+	int rc, arc;
+
+	memset(&m, 0, sizeof(m));
+	if (o->prev_upload && *o->prev_upload) {
+		rc = s3_mpu_abort(r->c, o->key, o->prev_upload, why, whylen);
+		if (rc)
+			return rc;
+		rc = note(o, "", why, whylen);
+		if (rc)
+			return rc;
+	}
+	m.part_size = S3_PART_SIZE;
+	while ((size + m.part_size - 1) / m.part_size > S3_PARTS_MAX)
+		m.part_size *= 2;
+	m.nparts = (unsigned)((size + m.part_size - 1) / m.part_size);
+	m.etags = calloc(m.nparts, sizeof(*m.etags));
+	if (!m.etags) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	rc = s3_mpu_create(r->c, o->key, (const char *const *)h->v, h->n,
+			   &upload_id, why, whylen);
+	if (rc)
+		goto out;
+	rc = note(o, upload_id, why, whylen);
+	if (rc)
+		goto abort;
+	m.r = r;
+	m.o = o;
+	m.f = f;
+	m.size = size;
+	m.upload_id = upload_id;
+	pthread_mutex_init(&m.lock, NULL);
+	rc = mpu_send_parts(&m);
+	pthread_mutex_destroy(&m.lock);
+	if (rc) {
+		snprintf(why, whylen, "%s", m.why);
+		goto abort;
+	}
+	rc = s3_mpu_complete(r->c, o->key, upload_id, m.etags, m.nparts, NULL,
+			     why, whylen);
+	if (rc)
+		goto abort;
+	rc = note(o, "", why, whylen);
+	goto out;
+abort:
+	/* Keep the id recorded unless the abort worked: the next attempt
+	 * aborts it then. */
+	arc = s3_mpu_abort(r->c, o->key, upload_id, abort_why,
+			   sizeof(abort_why));
+	if (arc)
+		log_warn("cannot abort the upload of '%s' yet: %s", o->key,
+			 abort_why);
+	else
+		note(o, "", abort_why, sizeof(abort_why));
+out:
+	free(upload_id);
+	free(m.etags);
+	return rc;
+}
