@@ -246,10 +246,10 @@ static int dir_deliver(struct dir_remote *r, const struct remote_obj *o,
 		return dest_err(rc);
 	}
 	rc = remote_inbox_write(fd, o, why, whylen);
-	if (rc && why[0]) {	/* the source's fault: permanent */
+	if (rc && why[0]) {	/* the source's fault, as the source said */
 		close(fd);
 		unlink(tmp);
-		return rc == -EAGAIN ? -EIO : rc;
+		return rc;
 	}
 	if (!rc && fdatasync(fd))
 		rc = -errno;
