@@ -197,14 +197,6 @@ static void batch_run(struct store *s, struct store_op *batch)
 				       (s->flags & STORE_SYNC)))
 			op->rc = src;
 	}
-	/* What a hook wrote is visible now: wake its reader before the
-	 * callers, outside any transaction. */
-	pthread_mutex_lock(&s->qlock);
-	post_fn = s->post_fn;
-	post_arg = s->post_arg;
-	pthread_mutex_unlock(&s->qlock);
-	if (hooked && post_fn)
-		post_fn(post_arg);
 	pthread_mutex_lock(&s->qlock);
 	if (!rc && (!sync || src)) {
 		s->unsynced = true;
@@ -220,7 +212,14 @@ static void batch_run(struct store *s, struct store_op *batch)
 	for (op = batch; op; op = op->next)
 		op->done = true;
 	pthread_cond_broadcast(&s->qdone);
+	post_fn = s->post_fn;
+	post_arg = s->post_arg;
 	pthread_mutex_unlock(&s->qlock);
+	/* What a hook wrote is visible now: wake its reader, outside any
+	 * transaction and after the callers, so a caller that holds the
+	 * reader's lock while it waits for its commit cannot deadlock it. */
+	if (hooked && post_fn)
+		post_fn(post_arg);
 }
 
 static void *committer_main(void *arg)
