@@ -186,7 +186,8 @@ static int data_copy(int fd, const struct remote_obj *o, uint8_t sha[32],
 		if (n <= 0) {
 			rc = n < 0 ? (int)n : -EIO;
 			snprintf(why, whylen, "cannot read source version: %s",
-				 n < 0 ? strerror(-rc) : "shorter than its size");
+				 n < 0 ? strerror(-rc)
+				       : "shorter than its size");
 			goto out;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
@@ -196,7 +197,8 @@ static int data_copy(int fd, const struct remote_obj *o, uint8_t sha[32],
 		off += (uint64_t)n;
 	}
 	EVP_DigestFinal_ex(ctx, sha, NULL);
-	if (f && (o->v.flags & STORE_V_HAS_SHA) && memcmp(sha, o->v.sha256, 32)) {
+	if (f && (o->v.flags & STORE_V_HAS_SHA) &&
+	    memcmp(sha, o->v.sha256, 32)) {
 		rc = -EIO;
 		snprintf(why, whylen,
 			 "source version does not match its checksum");

@@ -126,7 +126,8 @@ static int dir_not_self(struct dir_remote *r, char *why, size_t whylen)
 	if (!strncmp(src, dst, n) && (dst[n] == '\0' || dst[n] == '/')) {
 		snprintf(why, whylen,
 			 "destination '%s' is the source store '%s' %s",
-			 r->path, r->src_path, dst[n] ? "or inside it" : "itself");
+			 r->path, r->src_path,
+			 dst[n] ? "or inside it" : "itself");
 		return -EINVAL;
 	}
 	return 0;

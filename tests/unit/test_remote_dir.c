@@ -82,8 +82,8 @@ static int inbox_count(const char *sub)
 	char cmd[1024], buf[64] = "";
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "ls -A '%s/%s' 2>/dev/null | grep -c '\\.rec$'",
-		 dst_path, sub);
+	snprintf(cmd, sizeof(cmd),
+		 "ls -A '%s/%s' 2>/dev/null | grep -c '\\.rec$'", dst_path, sub);
 	p = popen(cmd, "r");
 	if (!p)
 		return -1;
@@ -106,7 +106,8 @@ static void check_replica(struct store *src, uint64_t oid, struct store *dst)
 	if (!key)
 		return;
 	if (se.head.flags & STORE_V_DELETE_MARKER) {
-		CHECK_EQ_INT(store_lookup_any(dst, STORE_ROOT_OID, key, &de), 0);
+		CHECK_EQ_INT(store_lookup_any(dst, STORE_ROOT_OID, key, &de),
+			     0);
 	} else {
 		CHECK_EQ_INT(store_resolve(dst, key, &de), 0);
 	}
