@@ -2,10 +2,8 @@
  * test_remote_dir.c - the dir destination between two real stores: every
  * kind of version shipped, applied at once when the destination is free
  * and by its holder when it is not, idempotent re-shipping, bad records
- * quarantined, and destinations refused for what they are.
- *
- * The backend is driven through its vtable (remote_dir_open and ops), so
- * this test does not need the s3 backend linked in.
+ * quarantined, and destinations refused for what they are; all through
+ * the remote.h face, as the replicator drives it.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -29,7 +27,7 @@ static struct remote *dir_open(const char *path, const char *store)
 	d.name = (char *)"replica";
 	d.type = RULES_DEST_DIR;
 	d.path = (char *)path;
-	CHECK_EQ_INT(remote_dir_open(&d, store, &r, why, sizeof(why)), 0);
+	CHECK_EQ_INT(remote_open(&d, store, &r, why, sizeof(why)), 0);
 	return r;
 }
 
@@ -59,7 +57,7 @@ static int ship_head(struct remote *r, struct store *s, uint64_t oid,
 	o.nxattrs = nxa;
 	o.prev_upload = "";
 	why[0] = '\0';
-	rc = r->ops->ship(r, &o, why, REMOTE_WHY_MAX);
+	rc = remote_ship(r, &o, why, REMOTE_WHY_MAX);
 	if (rc)
 		fprintf(stderr, "ship '%s': %s\n", key, why);
 	free(xa);
@@ -420,32 +418,32 @@ static void test_refusals(void)
 	snprintf(p, sizeof(p), "%s/notastore", dst_dir);
 	r = dir_open(p, src_path);
 	if (r) {
-		CHECK_EQ_INT(r->ops->check(r, why, sizeof(why)), -ENOTEMPTY);
+		CHECK_EQ_INT(remote_check(r, why, sizeof(why)), -ENOTEMPTY);
 		CHECK(strstr(why, "not a crrfs store") != NULL);
-		r->ops->free(r);
+		remote_free(r);
 	}
 	/* the source itself, under another spelling, and a path inside it */
 	snprintf(p, sizeof(p), "%s/../%s/store", src_dir,
 		 strrchr(src_dir, '/') + 1);
 	r = dir_open(p, src_path);
 	if (r) {
-		CHECK_EQ_INT(r->ops->check(r, why, sizeof(why)), -EINVAL);
+		CHECK_EQ_INT(remote_check(r, why, sizeof(why)), -EINVAL);
 		CHECK(strstr(why, "source store") != NULL);
-		r->ops->free(r);
+		remote_free(r);
 	}
 	snprintf(p, sizeof(p), "%s/store/replica", src_dir);
 	r = dir_open(p, src_path);
 	if (r) {
-		CHECK_EQ_INT(r->ops->check(r, why, sizeof(why)), -EINVAL);
-		r->ops->free(r);
+		CHECK_EQ_INT(remote_check(r, why, sizeof(why)), -EINVAL);
+		remote_free(r);
 	}
 	/* an empty directory is fine: it becomes a store */
 	snprintf(p, sizeof(p), "%s/empty", dst_dir);
 	CHECK_EQ_INT(mkdir(p, 0755), 0);
 	r = dir_open(p, src_path);
 	if (r) {
-		CHECK_EQ_INT(r->ops->check(r, why, sizeof(why)), 0);
-		r->ops->free(r);
+		CHECK_EQ_INT(remote_check(r, why, sizeof(why)), 0);
+		remote_free(r);
 	}
 	snprintf(p, sizeof(p), "%s/empty/format", dst_dir);
 	CHECK_EQ_INT(access(p, F_OK), 0);
@@ -474,15 +472,15 @@ int main(void)
 	r = dir_open(dst_path, src_path);
 	if (r) {
 		/* a path that does not exist becomes a store at check */
-		CHECK_EQ_INT(r->ops->check(r, why, sizeof(why)), 0);
+		CHECK_EQ_INT(remote_check(r, why, sizeof(why)), 0);
 		snprintf(p, sizeof(p), "%s/format", dst_path);
 		CHECK_EQ_INT(access(p, F_OK), 0);
-		CHECK_EQ_STR(r->name, "replica");
+		CHECK_EQ_STR(remote_name(r), "replica");
 		test_ship_free(src, &k, r);
 		test_ship_held(src, &k, r);
 		test_bad_records(src, &k, r);
 		test_parallel(src, r);
-		r->ops->free(r);
+		remote_free(r);
 	}
 	test_refusals();
 	store_close(src);
