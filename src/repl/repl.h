@@ -33,9 +33,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conf/rules.h"
 #include "store/store.h"
 
 struct repl;
+struct remote;
 
 struct repl_opts {
 	struct store *store;		/* open for writing; outlives the repl */
@@ -46,7 +48,24 @@ struct repl_opts {
 					 * in). Copied. */
 	unsigned workers;		/* per destination; 0 = default (4) */
 	bool no_check;			/* skip remote_check at start */
+	/*
+	 * Tests: open destinations with this instead of remote_open (NULL:
+	 * remote_open); the remote is freed with remote_free().
+	 */
+	int (*open_remote)(void *arg, const struct rules_dest *d,
+			   struct remote **out, char *why, size_t whylen);
+	void *open_remote_arg;
+	unsigned settle_ms;		/* 0 = REPL_SETTLE_MS */
+	unsigned backoff_ms;		/* first retry delay; 0 = 200 */
+	unsigned backoff_max_ms;	/* retry delay cap; 0 = 60000 */
 };
+
+/*
+ * A version is shipped once it is this old, so the attribute changes
+ * `tar`/`cp -a` make right after the close amend it rather than make a
+ * second version (shipping exposes it, which ends its amend window).
+ */
+#define REPL_SETTLE_MS 250
 
 /*
  * Load and check the rule file, open and check every destination
@@ -127,6 +146,14 @@ int repl_backlog_total(struct store *s, struct repl_backlog *out);
  * their last error; as text or JSON (docs/user-guide.md shows both).
  */
 int repl_report(struct store *s, FILE *f, bool json);
+
+/*
+ * The same, knowing the rule file in force (may be NULL): destinations of
+ * the file with nothing queued are listed too, and queued jobs of a
+ * destination the file no longer has are flagged "not in the rule file".
+ */
+int repl_report_rules(struct store *s, const struct rules *rules, FILE *f,
+		      bool json);
 
 /* ---- the control socket (repl_ctl.c) ---- */
 

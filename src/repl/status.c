@@ -1,0 +1,401 @@
+/*
+ * status.c - what the queue says about replication: a version's status
+ * at each destination (the xattrs), the backlog (the mount root's
+ * xattrs), and the report of `crrfs status`.
+ *
+ * Design: these need only the store, so the CLI can answer without a
+ * daemon. Per-version status is one S record per destination (a prefix
+ * scan of 'S' oid vseq); the backlog is the C counters, kept exact by
+ * every queue change, plus the first pending J record of each
+ * destination (jobs are in creation order, so it is the oldest). Only
+ * the report walks every job, since it groups them by rule.
+ */
+#include "repl/repl_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define REPORT_ERRORS 5		/* failed jobs listed per destination */
+
+/* ---- one version ---- */
+
+struct vstat_arg {
+	unsigned combined;	/* worst state seen */
+	bool any;
+};
+
+static unsigned state_rank(unsigned st)
+{
+	return st == REPL_FAILED ? 3 : st == REPL_PENDING ? 2 : 1;
+}
+
+static int vstat_cb(void *arg, const void *key, size_t klen, const void *val,
+		    size_t vlen)
+{
+	struct vstat_arg *a = arg;
+	unsigned st;
+
+	(void)key;
+	(void)klen;
+	if (repl_status_decode(val, vlen, &st, NULL, 0))
+		return 0;
+	if (!a->any || state_rank(st) > state_rank(a->combined))
+		a->combined = st;
+	a->any = true;
+	return 0;
+}
+
+static int value_out(const char *v, char *buf, size_t size)
+{
+	size_t n = strlen(v);
+
+	if (!size)
+		return (int)n;
+	if (size < n)
+		return -ERANGE;
+	memcpy(buf, v, n);
+	return (int)n;
+}
+
+int repl_version_status(struct store *s, uint64_t oid, uint64_t vseq,
+			unsigned vflags, const char *dest, char *buf,
+			size_t size)
+{
+	char k[REPL_SKEY_MAX];
+	size_t kl;
+	int rc;
+
+	if (vflags & STORE_V_REPLICA)
+		return value_out("REPLICA", buf, size);
+	if (dest && (!*dest || strlen(dest) > RULES_NAME_MAX))
+		return -ENODATA;
+	kl = repl_skey(k, oid, vseq, dest);
+	if (dest) {
+		void *v = NULL;
+		size_t vl;
+		unsigned st;
+
+		rc = store_q_get(s, k, kl, &v, &vl);
+		if (!rc)
+			rc = repl_status_decode(v, vl, &st, NULL, 0);
+		free(v);
+		if (rc == -ENOENT || rc == -EBADMSG)
+			return -ENODATA;
+		return rc ? rc : value_out(repl_state_name(st), buf, size);
+	}
+	struct vstat_arg a = { 0, false };
+
+	rc = store_q_scan(s, k, kl, NULL, 0, vstat_cb, &a);
+	if (rc)
+		return rc;
+	if (!a.any)
+		return -ENODATA;
+	return value_out(repl_state_name(a.combined), buf, size);
+}
+
+/* ---- the backlog ---- */
+
+struct names {
+	char (*v)[RULES_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static int names_add(struct names *nm, const char *name, size_t len)
+{
+	if (len > RULES_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < nm->n; i++)
+		if (strlen(nm->v[i]) == len && !memcmp(nm->v[i], name, len))
+			return 0;
+	if (nm->n == nm->cap) {
+		size_t cap = nm->cap ? 2 * nm->cap : 8;
+		void *p = realloc(nm->v, cap * sizeof(*nm->v));
+
+		if (!p)
+			return -ENOMEM;
+		nm->v = p;
+		nm->cap = cap;
+	}
+	memcpy(nm->v[nm->n], name, len);
+	nm->v[nm->n++][len] = '\0';
+	return 0;
+}
+
+static int cnames_cb(void *arg, const void *key, size_t klen,
+		     const void *val, size_t vlen)
+{
+	(void)val;
+	(void)vlen;
+	return names_add(arg, (const char *)key + 1, klen - 1);
+}
+
+/* Every destination with counters (ever queued to), plus rules'. */
+static int dest_names(struct store *s, const struct rules *rules,
+		      struct names *nm)
+{
+	int rc = store_q_scan(s, "C", 1, NULL, 0, cnames_cb, nm);
+
+	for (size_t i = 0; !rc && rules && i < rules->ndests; i++)
+		rc = names_add(nm, rules->dests[i].name,
+			       strlen(rules->dests[i].name));
+	return rc;
+}
+
+static int oldest_cb(void *arg, const void *key, size_t klen,
+		     const void *val, size_t vlen)
+{
+	struct repl_job j;
+
+	(void)key;
+	(void)klen;
+	if (repl_job_decode(val, vlen, &j))
+		return 0;
+	repl_job_release(&j);
+	if (j.state != REPL_PENDING)
+		return 0;
+	*(int64_t *)arg = j.btime_ns;
+	return 1;
+}
+
+static int dest_oldest(struct store *s, const char *dest, int64_t *out)
+{
+	char k[REPL_JKEY_MAX];
+	size_t kl = repl_jkey(k, dest, 0) - 8;
+
+	*out = 0;
+	return store_q_scan(s, k, kl, NULL, 0, oldest_cb, out);
+}
+
+int repl_backlog_total(struct store *s, struct repl_backlog *out)
+{
+	struct names nm = { 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = dest_names(s, NULL, &nm);
+	for (size_t i = 0; !rc && i < nm.n; i++) {
+		struct repl_counts c;
+		int64_t old = 0;
+
+		rc = repl_counts_get(s, nm.v[i], &c);
+		if (rc == -EBADMSG)
+			rc = 0;
+		out->ops += c.ops;
+		out->bytes += c.bytes;
+		out->failed += c.failed;
+		if (!rc && c.ops)
+			rc = dest_oldest(s, nm.v[i], &old);
+		if (old && (!out->oldest_ns || old < out->oldest_ns))
+			out->oldest_ns = old;
+	}
+	free(nm.v);
+	return rc;
+}
+
+/* ---- the report ---- */
+
+struct rstat {
+	char rule[RULES_NAME_MAX + 1];
+	uint64_t ops, bytes, failed;
+	int64_t oldest_ns;
+};
+
+struct rfail {
+	char *key;
+	char vid[STORE_VID_LEN + 1];
+	char err[REMOTE_WHY_MAX];
+};
+
+struct dreport {
+	struct rstat total;
+	struct rstat *rules;
+	size_t nrules;
+	struct rfail fails[REPORT_ERRORS];
+	size_t nfails;
+};
+
+static struct rstat *rstat_of(struct dreport *dr, const char *rule)
+{
+	struct rstat *p;
+
+	for (size_t i = 0; i < dr->nrules; i++)
+		if (!strcmp(dr->rules[i].rule, rule))
+			return &dr->rules[i];
+	p = realloc(dr->rules, (dr->nrules + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	dr->rules = p;
+	p = &dr->rules[dr->nrules++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->rule, sizeof(p->rule), "%s", rule);
+	return p;
+}
+
+static void rstat_add(struct rstat *st, const struct repl_job *j)
+{
+	if (j->state == REPL_FAILED) {
+		st->failed++;
+		return;
+	}
+	st->ops++;
+	st->bytes += j->bytes;
+	if (!st->oldest_ns || j->btime_ns < st->oldest_ns)
+		st->oldest_ns = j->btime_ns;
+}
+
+static int report_cb(void *arg, const void *key, size_t klen,
+		     const void *val, size_t vlen)
+{
+	struct dreport *dr = arg;
+	struct repl_job j;
+	struct rstat *st;
+
+	(void)key;
+	(void)klen;
+	if (repl_job_decode(val, vlen, &j))
+		return 0;
+	rstat_add(&dr->total, &j);
+	st = rstat_of(dr, j.rule);
+	if (st)
+		rstat_add(st, &j);
+	if (j.state == REPL_FAILED && dr->nfails < REPORT_ERRORS) {
+		struct rfail *f = &dr->fails[dr->nfails++];
+
+		f->key = j.key;
+		j.key = NULL;
+		memcpy(f->vid, j.vid, sizeof(f->vid));
+		memcpy(f->err, j.err, sizeof(f->err));
+	}
+	repl_job_release(&j);
+	return 0;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static double age_s(int64_t oldest_ns, int64_t now)
+{
+	return oldest_ns ? (double)(now - oldest_ns) / 1e9 : 0.0;
+}
+
+static void rstat_json(FILE *f, const struct rstat *st, int64_t now)
+{
+	fprintf(f, "\"pending_ops\":%llu,\"pending_bytes\":%llu,"
+		"\"oldest_pending_age_s\":%.3f,\"failed\":%llu",
+		(unsigned long long)st->ops, (unsigned long long)st->bytes,
+		age_s(st->oldest_ns, now), (unsigned long long)st->failed);
+}
+
+static void rstat_text(FILE *f, const struct rstat *st, int64_t now)
+{
+	fprintf(f, "%llu pending (%llu bytes)", (unsigned long long)st->ops,
+		(unsigned long long)st->bytes);
+	if (st->ops)
+		fprintf(f, ", oldest %.1f s", age_s(st->oldest_ns, now));
+	fprintf(f, ", %llu failed\n", (unsigned long long)st->failed);
+}
+
+static void dest_print(FILE *f, bool json, const char *name,
+		       const char *note, const struct dreport *dr, bool first)
+{
+	int64_t now = repl_now_ns();
+
+	if (!json) {
+		fprintf(f, "destination %s%s: ", name, note);
+		rstat_text(f, &dr->total, now);
+		for (size_t i = 0; i < dr->nrules; i++) {
+			fprintf(f, "  rule %s: ", dr->rules[i].rule);
+			rstat_text(f, &dr->rules[i], now);
+		}
+		for (size_t i = 0; i < dr->nfails; i++)
+			fprintf(f, "  failed: '%s' version %s: %s\n",
+				dr->fails[i].key, dr->fails[i].vid,
+				dr->fails[i].err);
+		return;
+	}
+	fprintf(f, "%s{\"name\":", first ? "" : ",");
+	json_str(f, name);
+	if (*note)
+		fprintf(f, ",\"in_rule_file\":false");
+	fputc(',', f);
+	rstat_json(f, &dr->total, now);
+	fprintf(f, ",\"rules\":[");
+	for (size_t i = 0; i < dr->nrules; i++) {
+		fprintf(f, "%s{\"id\":", i ? "," : "");
+		json_str(f, dr->rules[i].rule);
+		fputc(',', f);
+		rstat_json(f, &dr->rules[i], now);
+		fputc('}', f);
+	}
+	fprintf(f, "],\"last_errors\":[");
+	for (size_t i = 0; i < dr->nfails; i++) {
+		fprintf(f, "%s{\"key\":", i ? "," : "");
+		json_str(f, dr->fails[i].key);
+		fprintf(f, ",\"version_id\":");
+		json_str(f, dr->fails[i].vid);
+		fprintf(f, ",\"error\":");
+		json_str(f, dr->fails[i].err);
+		fputc('}', f);
+	}
+	fprintf(f, "]}");
+}
+
+int repl_report_int(struct store *s, const struct rules *rules, FILE *f,
+		    bool json)
+{
+	struct names nm = { 0 };
+	int rc;
+
+	rc = dest_names(s, rules, &nm);
+	if (json)
+		fprintf(f, "{\"destinations\":[");
+	else if (!rc && !nm.n)
+		fprintf(f, "no replication destinations\n");
+	for (size_t i = 0; !rc && i < nm.n; i++) {
+		struct dreport dr;
+		char k[REPL_JKEY_MAX];
+		size_t kl = repl_jkey(k, nm.v[i], 0) - 8;
+		const char *note = "";
+
+		memset(&dr, 0, sizeof(dr));
+		rc = store_q_scan(s, k, kl, NULL, 0, report_cb, &dr);
+		if (rules && rules_dest_find(rules, nm.v[i]) < 0)
+			note = " (not in the rule file: its jobs wait)";
+		if (!rc)
+			dest_print(f, json, nm.v[i], note, &dr, i == 0);
+		for (size_t e = 0; e < dr.nfails; e++)
+			free(dr.fails[e].key);
+		free(dr.rules);
+	}
+	if (json)
+		fprintf(f, "]}\n");
+	free(nm.v);
+	return rc;
+}
+
+int repl_report(struct store *s, FILE *f, bool json)
+{
+	return repl_report_int(s, NULL, f, json);
+}
+
+int repl_report_rules(struct store *s, const struct rules *rules, FILE *f,
+		      bool json)
+{
+	return repl_report_int(s, rules, f, json);
+}
