@@ -231,13 +231,15 @@ class Mount:
     """
 
     def __init__(self, opts=(), base=None, store=None, expect_errors=False,
-                 variant_opts=True):
+                 variant_opts=True, rules=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="crrfs-test-", dir=base or "/tmp")
         self.store = store or os.path.join(self.dir, "store")
         self.mnt = os.path.join(self.dir, "mnt")
         os.mkdir(self.mnt)
         self.log = os.path.join(self.dir, "daemon.log")
         self.opts = list(opts)
+        self.rules = rules	# --rules FILE, or None (STORE/rules.ini)
+        self.env = env		# the daemon's environment, or None (ours)
         if variant_opts and NOCACHE:
             self.opts.append("attr_timeout=0,entry_timeout=0")
         self.expect_errors = expect_errors
@@ -251,6 +253,8 @@ class Mount:
         a = [BIN, "mount", self.store, self.mnt, "-f"]
         for o in self.opts + list(extra_opts):
             a += ["-o", o]
+        if self.rules:
+            a += ["--rules", self.rules]
         return a
 
     def start(self, extra_opts=()):
@@ -260,7 +264,8 @@ class Mount:
             self.proc = subprocess.Popen(self.argv(extra_opts), stdout=logf,
                                          stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         env=self.env)
         finally:
             logf.close()
         ok = poll(lambda: self.proc.poll() is not None
@@ -533,3 +538,428 @@ class MountTestCase(unittest.TestCase):
                                  errno.errorcode.get(cm.exception.errno),
                                  errno.errorcode[err]))
         return cm.exception
+
+
+# ---------------------------------------------------------------------------
+# Replication: rule files, the replication xattrs, destination stores, and a
+# throw-away Ceph RGW (tests/rgw/rgw-ctl) checked with Debian's AWS CLI.
+#
+# Design choice: every check reads an independent view (the destination
+# store through `crrfs versions --store` or a read-only mount, the bucket
+# through /usr/bin/aws), never the source daemon's own opinion alone, and
+# every wait is a poll with a deadline that says what it waited for.
+
+REPL_TIMEOUT = float(os.environ.get("CRRFS_REPL_TIMEOUT",
+                                    "180" if SANITIZER else "60"))
+STATUS = "user.crrfs.replication-status"
+
+
+def wait_for(cond, what, timeout=None, interval=0.05):
+    """Poll cond() until it returns something true and return that; on
+    timeout raise AssertionError naming what was awaited and the last
+    value seen."""
+    deadline = time.monotonic() + (timeout or REPL_TIMEOUT)
+    last = None
+    while True:
+        last = cond()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s "
+                                 "(last: %r)" % (timeout or REPL_TIMEOUT,
+                                                 what, last))
+        time.sleep(interval)
+
+
+def xattr(path, name):
+    """The xattr's value as text, or None when it is absent (ENODATA)."""
+    try:
+        return os.getxattr(path, name).decode("utf-8", "surrogateescape")
+    except OSError as e:
+        if e.errno == errno.ENODATA:
+            return None
+        raise
+
+
+def repl_status(path, dest=None):
+    """user.crrfs.replication-status[.DEST] of path, or None."""
+    return xattr(path, STATUS + ("." + dest if dest else ""))
+
+
+def wait_status(path, want, dest=None, timeout=None):
+    """Wait until path's replication status is want (a string or a set);
+    a status that can no longer change into want (FAILED when COMPLETED
+    is wanted) fails at once with the value."""
+    wants = {want} if isinstance(want, str) else set(want)
+    seen = []
+
+    def cond():
+        v = repl_status(path, dest)
+        if not seen or seen[-1] != v:
+            seen.append(v)
+        if v == "FAILED" and "FAILED" not in wants:
+            raise AssertionError("%s: replication status%s is FAILED, "
+                                 "wanted %s" % (path, " at " + dest
+                                                if dest else "",
+                                                "/".join(sorted(wants))))
+        return v in wants
+    wait_for(cond, "%s status%s in %s (seen %s)" % (
+        path, "." + dest if dest else "", sorted(wants), seen), timeout)
+    return seen
+
+
+def entry_path(m, key, vid):
+    """The .versions entry of version vid of key in mount m."""
+    for e in os.listdir(m.vp(key)):
+        mm = ENTRY_RE.match(e)
+        if mm and mm.group(2) == vid:
+            return m.vp(key, e)
+    raise AssertionError("no .versions entry for %s %s" % (key, vid))
+
+
+def backlog(m):
+    """The backlog xattrs of mount m's root as ints: (ops, bytes); and
+    the oldest-pending value as text (or None)."""
+    ops = xattr(m.mnt, "user.crrfs.pending-ops")
+    nbytes = xattr(m.mnt, "user.crrfs.pending-bytes")
+    oldest = xattr(m.mnt, "user.crrfs.oldest-pending")
+    return (int(ops) if ops is not None else None,
+            int(nbytes) if nbytes is not None else None, oldest)
+
+
+def write_rules(path, text):
+    """Write a rule file (text is dedented; a leading newline dropped)."""
+    import textwrap
+    with open(path, "w") as f:
+        f.write(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def dir_dest(name, path):
+    return "[destination %s]\ntype = dir\npath = %s\n\n" % (name, path)
+
+
+def rule(rid, dest, priority=None, prefix=None, tags=None, dm=None,
+         status="enabled", storage_class=None):
+    s = "[rule %s]\nstatus = %s\ndestination = %s\n" % (rid, status, dest)
+    if priority is not None:
+        s += "priority = %d\n" % priority
+    if prefix is not None:
+        s += "prefix = %s\n" % prefix
+    for k, v in (tags or {}).items():
+        s += "tag.%s = %s\n" % (k, v)
+    if dm is not None:
+        s += "delete_marker_replication = %s\n" % (
+            "enabled" if dm else "disabled")
+    if storage_class:
+        s += "storage_class = %s\n" % storage_class
+    return s + "\n"
+
+
+def make_store(path):
+    """Create an empty crrfs store at path (a first mount creates it)."""
+    m = Mount(store=path, variant_opts=False)
+    try:
+        m.start()
+        m.stop()
+    finally:
+        m.destroy()
+    return path
+
+
+def store_keys_versions(store, key):
+    """versions_store(), or [] when the key has no history (yet)."""
+    rc, out, err = crrfs("versions", "--store", store, key, "--json")
+    if rc != 0:
+        return []
+    return json.loads(out)
+
+
+def vids(vs, markers=True):
+    """[(version_id, delete_marker)] of a versions list, oldest first."""
+    return [(v["version_id"], bool(v["delete_marker"])) for v in vs
+            if markers or not v["delete_marker"]]
+
+
+def crrfs_status_json(target):
+    """`crrfs status TARGET --json`, parsed."""
+    rc, out, err = crrfs("status", target, "--json")
+    if rc != 0:
+        raise AssertionError("crrfs status %s --json failed (%d): %s%s"
+                             % (target, rc, err.strip(), out.strip()))
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        raise AssertionError("crrfs status --json printed invalid JSON "
+                             "(%s): %r" % (e, out[:500]))
+
+
+def json_find(obj, key):
+    """Every value under key anywhere in a parsed JSON document."""
+    found = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                found.append(v)
+            found += json_find(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            found += json_find(v, key)
+    return found
+
+
+class RoMount(Mount):
+    """`crrfs mount -o ro DEST MNT`: a destination store seen read-only."""
+
+    def __init__(self, store, **kw):
+        super().__init__(opts=["ro"], store=store, **kw)
+
+
+# ---- the S3 server --------------------------------------------------------
+
+AWS = "/usr/bin/aws"
+RGW_CTL = os.path.join(REPO, "tests", "rgw", "rgw-ctl")
+
+
+def have_rgw():
+    """'' when radosgw, the Ceph daemons and the AWS CLI are installed,
+    else what is missing."""
+    missing = [b for b in ("radosgw", "ceph-mon", "ceph-osd", "ceph")
+               if not shutil.which(b)]
+    if not os.access(AWS, os.X_OK):
+        missing.append(AWS)
+    return " ".join(missing)
+
+
+def _aws_env(extra=None):
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("AWS_"):
+            del env[k]
+    env.update(AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null", AWS_PAGER="",
+               AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="2")
+    env.update(extra or {})
+    return env
+
+
+def daemon_env(extra=None):
+    """An environment for a crrfs daemon with no AWS_* variables from the
+    machine (AWS_CA_BUNDLE is set here), plus extra."""
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("AWS_"):
+            del env[k]
+    env.update(extra or {})
+    return env
+
+
+def _s3_unquote(s):
+    import urllib.parse
+    return urllib.parse.unquote(s)
+
+
+class RGW:
+    """One RGW cluster for a test file: start(), stop() (also at exit)."""
+
+    def __init__(self, https=False):
+        self.https = https
+        self.dir = tempfile.mkdtemp(prefix="crrfs-rgw-")
+        self.env = {}
+        self.started = False
+
+    def start(self):
+        add_cleanup(self.stop)
+        args = [RGW_CTL, "start", self.dir, "--port", "0"]
+        if self.https:
+            args.append("--https")
+        rc, out, err = run(args, timeout=180)
+        if rc != 0:
+            raise AssertionError("rgw-ctl start failed (%d):\n%s%s"
+                                 % (rc, out, err))
+        self.started = True
+        with open(os.path.join(self.dir, "env")) as f:
+            for line in f:
+                mm = re.match(r"export (\w+)=(.*)$", line.strip())
+                if mm:
+                    v = mm.group(2)
+                    if len(v) >= 2 and v[0] == v[-1] == "'":
+                        v = v[1:-1]
+                    self.env[mm.group(1)] = v
+        self.endpoint = self.env["RGW_ENDPOINT"]
+        self.https_endpoint = self.env.get("RGW_HTTPS_ENDPOINT") or None
+        self.ca_file = self.env.get("RGW_CA_FILE") or None
+        self.access_key = self.env["AWS_ACCESS_KEY_ID"]
+        self.secret_key = self.env["AWS_SECRET_ACCESS_KEY"]
+        self.region = self.env.get("AWS_DEFAULT_REGION", "us-east-1")
+        return self
+
+    def stop(self):
+        if os.path.isdir(self.dir):
+            run([RGW_CTL, "stop", self.dir, "--clean"], timeout=120)
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.started = False
+        remove_cleanup(self.stop)
+
+    def outage(self):
+        rc, out, err = run([RGW_CTL, "rgw-stop", self.dir], timeout=60)
+        if rc != 0:
+            raise AssertionError("rgw-ctl rgw-stop: " + err)
+
+    def back(self):
+        rc, out, err = run([RGW_CTL, "rgw-start", self.dir], timeout=60)
+        if rc != 0:
+            raise AssertionError("rgw-ctl rgw-start: " + err)
+
+    def log_path(self):
+        return os.path.join(self.dir, "log", "client.rgw.a.log")
+
+    # -- the AWS CLI ------------------------------------------------------
+    def aws_raw(self, *args, endpoint=None, debug=False, timeout=300):
+        """Run /usr/bin/aws s3api ARGS; (rc, stdout, stderr)."""
+        a = [AWS, "--endpoint-url", endpoint or self.endpoint]
+        if debug:
+            a.append("--debug")
+        a += ["s3api"] + list(args)
+        env = _aws_env({"AWS_ACCESS_KEY_ID": self.access_key,
+                        "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                        "AWS_DEFAULT_REGION": self.region})
+        return run(a, timeout=timeout, env=env)
+
+    def aws(self, *args, **kw):
+        """/usr/bin/aws s3api ARGS, which must succeed; parsed JSON (or
+        None when it printed nothing)."""
+        rc, out, err = self.aws_raw(*args, **kw)
+        if rc != 0:
+            raise AssertionError("aws s3api %s failed (%d): %s"
+                                 % (" ".join(args), rc, err.strip()[-800:]))
+        return json.loads(out) if out.strip() else None
+
+    def make_bucket(self, name, versioning=True):
+        self.aws("create-bucket", "--bucket", name)
+        if versioning:
+            self.aws("put-bucket-versioning", "--bucket", name,
+                     "--versioning-configuration", "Status=Enabled")
+        return name
+
+    def list_versions(self, bucket, prefix=None):
+        """Every version and delete marker in the bucket, in the order the
+        server lists them (keys in order; per key newest first), each a
+        dict {key, vid, marker, latest, modified, size, etag}; read from
+        the raw ListObjectVersions responses the AWS CLI received
+        (--debug), since its JSON output splits versions from delete
+        markers and loses their interleaving. De-duplicated by (key,
+        version id): RGW can list an entry twice for keys with '+'."""
+        import ast
+        import xml.etree.ElementTree as ET
+        args = ["list-object-versions", "--bucket", bucket]
+        if prefix:
+            args += ["--prefix", prefix]
+        rc, out, err = self.aws_raw(*args, debug=True)
+        if rc != 0:
+            raise AssertionError("aws s3api list-object-versions failed "
+                                 "(%d): %s" % (rc, err.strip()[-800:]))
+        lines = err.splitlines()
+        res, seen = [], set()
+        ns = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+        for i, line in enumerate(lines):
+            if not line.endswith("Response body:") or i + 1 >= len(lines):
+                continue
+            body = lines[i + 1]
+            if not body.startswith("b'") and not body.startswith('b"'):
+                continue
+            raw = ast.literal_eval(body)
+            if b"ListVersionsResult" not in raw[:300]:
+                continue
+            root = ET.fromstring(raw)
+            enc = root.findtext(ns + "EncodingType") == "url"
+            for el in root:
+                tag = el.tag[len(ns):]
+                if tag not in ("Version", "DeleteMarker"):
+                    continue
+                key = el.findtext(ns + "Key")
+                if enc:
+                    key = _s3_unquote(key)
+                vid = el.findtext(ns + "VersionId")
+                if (key, vid) in seen:
+                    continue
+                seen.add((key, vid))
+                res.append(dict(
+                    key=key, vid=vid, marker=tag == "DeleteMarker",
+                    latest=el.findtext(ns + "IsLatest") == "true",
+                    modified=el.findtext(ns + "LastModified"),
+                    size=int(el.findtext(ns + "Size") or 0),
+                    etag=(el.findtext(ns + "ETag") or "").strip('"')))
+        # the JSON output, to check the --debug parse against
+        js = json.loads(out) if out.strip() else {}
+        n = len({(v["Key"], v["VersionId"])
+                 for v in js.get("Versions", []) + js.get("DeleteMarkers",
+                                                          [])})
+        if n != len(res):
+            raise AssertionError("list-object-versions: parsed %d entries "
+                                 "from the responses, the CLI shows %d"
+                                 % (len(res), n))
+        return res
+
+    def by_key(self, bucket, prefix=None):
+        """{key: [entries oldest first]} of list_versions()."""
+        d = {}
+        for e in self.list_versions(bucket, prefix):
+            d.setdefault(e["key"], []).insert(0, e)
+        return d
+
+    def head(self, bucket, key, vid=None):
+        a = ["head-object", "--bucket", bucket, "--key", key]
+        if vid:
+            a += ["--version-id", vid]
+        return self.aws(*a)
+
+    def get(self, bucket, key, vid=None):
+        """The bytes of an object version."""
+        with tempfile.NamedTemporaryFile(dir=self.dir) as t:
+            a = ["get-object", "--bucket", bucket, "--key", key]
+            if vid:
+                a += ["--version-id", vid]
+            self.aws(*(a + [t.name]))
+            with open(t.name, "rb") as f:
+                return f.read()
+
+    def tagging(self, bucket, key, vid=None):
+        a = ["get-object-tagging", "--bucket", bucket, "--key", key]
+        if vid:
+            a += ["--version-id", vid]
+        return {t["Key"]: t["Value"] for t in self.aws(*a)["TagSet"]}
+
+    def uploads(self, bucket):
+        r = self.aws("list-multipart-uploads", "--bucket", bucket) or {}
+        return r.get("Uploads", [])
+
+    def credentials_file(self, path, secret=None, profile="default"):
+        with open(path, "w") as f:
+            f.write("[%s]\naws_access_key_id = %s\naws_secret_access_key "
+                    "= %s\n" % (profile, self.access_key,
+                                secret or self.secret_key))
+        os.chmod(path, 0o600)
+        return path
+
+    def dest(self, name, bucket, creds, https=False, ca_file=None,
+             extra=""):
+        """A [destination NAME] section for bucket on this server."""
+        s = ("[destination %s]\ntype = s3\nendpoint = %s\nregion = %s\n"
+             "bucket = %s\npath_style = true\ncredentials = %s\n"
+             % (name, self.https_endpoint if https else self.endpoint,
+                self.region, bucket, creds))
+        if ca_file:
+            s += "ca_file = %s\n" % ca_file
+        return s + extra + "\n"
+
+
+def main_rgw():
+    """main(), but exit 77 (skip) when this machine has no radosgw."""
+    miss = have_rgw()
+    if miss:
+        print("skipped: no Ceph RGW / AWS CLI on this machine (missing: %s;"
+              " tests/rgw/rgw-ctl install)" % miss)
+        print("0 passed, 0 failed, 1 skipped")
+        sys.exit(77)
+    main()
