@@ -15,6 +15,13 @@
  * ever has), and the id is looked up first, so a replica that arrives
  * twice (a retried job) changes nothing. The id is also looked up before
  * the copy, so a retry of a big file costs no copy.
+ *
+ * Unlike a local create, a replica is never refused because the other
+ * kind of key of its name ("x" beside "x/") is live: in S3 both are keys
+ * of their own, and the source may have deleted one without shipping the
+ * marker (delete marker replication off). Both stay live; lookups and
+ * listings show the folder, as they do for any name with two keys, and
+ * the file shows again once the folder is deleted.
  */
 #include "store_int.h"
 
@@ -222,8 +229,6 @@ static int folder_ensure(struct store_txn *t, uint64_t parent,
 		rc = key_new(t, parent, name, STORE_T_DIR, oid, &o);
 	}
 	if (!rc)
-		rc = conflict_check(t, *oid, &o);
-	if (!rc)
 		rc = folder_version(t, *oid, &o, r);
 	return rc;
 }
@@ -269,9 +274,6 @@ static int rep_apply(struct store_txn *t, void *varg)
 	} else {
 		/* A file and a symlink share a name kind: the newest says. */
 		o.type = a->type;
-		rc = conflict_check(t, oid, &o);
-		if (rc)
-			return rc;
 		v.xattrs = a->xblob;
 		v.xlen = a->xlen;
 		if (a->has_sha) {

@@ -600,11 +600,25 @@ static void test_replica_refused(struct store *s)
 	r = rep_file("nolink", -1, 0, 0);
 	r.type = STORE_T_SYMLINK;
 	CHECK_EQ_INT(store_put_replica(s, &r), -EINVAL);
-	/* A folder key where a live file of that name is. */
-	r = rep_file("local/x", -1, 0, 0);
-	CHECK_EQ_INT(store_put_replica(s, &r), -EEXIST);
 	CHECK_EQ_INT(store_resolve(s, "badvid", &e), -ENOENT);
-	CHECK_EQ_INT(store_resolve(s, "local/", &e), -ENOTDIR);
+}
+
+/* "x/" arrives while a file "x" is live: both keys, the folder shown. */
+static void test_replica_both_kinds(struct store *s)
+{
+	struct store_replica r;
+	struct store_entry file, e;
+
+	CHECK_EQ_INT(store_resolve(s, "local", &file), 0);
+	CHECK(file.type == STORE_T_FILE);
+	r = rep_file("local/x", -1, 0, 0);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "local/x", &e), 0);
+	CHECK(e.live);
+	CHECK_EQ_INT(store_resolve(s, "local", &e), 0);
+	CHECK(e.type == STORE_T_DIR && e.live);
+	CHECK_EQ_INT(store_stat(s, file.oid, &e), 0);
+	CHECK(e.live && e.type == STORE_T_FILE);
 }
 
 static void check_fsck(struct store *s, int pending)
@@ -656,6 +670,7 @@ int main(void)
 	test_replica_files(s, dir, &st);
 	test_replica_kinds(s, dir);
 	test_replica_refused(s);
+	test_replica_both_kinds(s);
 	check_fsck(s, 1);	/* walk/pending: open, never closed */
 	store_close(s);
 	s = tst_open(dir, 0, 60000);
