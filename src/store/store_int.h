@@ -312,7 +312,7 @@ void seg_pack_close(struct store *s);
 /* attr.c: a version's xattr blob as store_xattrs_get() gives it */
 int xattrs_unpack(const struct vrec *v, struct store_xattr **out, size_t *n);
 
-/* file.c: content sealed by someone else's apply (replica.c) */
+/* seal.c: content sealed by someone else's apply (replica.c) */
 struct file_content {
 	uint64_t size;
 	uint8_t *runs;		/* valid while the apply runs */

@@ -1,0 +1,307 @@
+/*
+ * seal.c - sealing a working copy: its content becomes a version (or the
+ * key's draft) in one commit, or, for replication, the record another
+ * apply writes (file_seal_with).
+ *
+ * Design: a seal costs the chunks changed plus the run list, never the
+ * file size: the chunk map is run-length encoded into runs; a small file's
+ * in-memory chunk goes into the shared pack first; a STORE_SYNC store
+ * syncs the new data before the commit. Afterwards every chunk is shared
+ * and later writes start a new segment: sealed data is never modified.
+ * There is one path from content to record (seal_commit), used by both
+ * store_file_seal and replicas, so both follow the same data rules.
+ */
+#include "file_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* fdatasync every own segment written since the last durable seal. */
+static int file_sync(struct store_file *f)
+{
+	char p[SEG_PATH_MAX];
+	size_t i;
+	int rc = 0, fd;
+
+	for (i = 0; i < f->nunsynced && !rc; i++) {
+		uint64_t seg = f->unsynced[i];
+
+		if (seg == f->cur_seg) {
+			fd = f->cur_fd;
+		} else {
+			seg_path(f->s, seg, p, sizeof(p));
+			fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				return -errno;
+		}
+		if (fdatasync(fd))
+			rc = -errno;
+		if (fd != f->cur_fd)
+			close(fd);
+		/* The new file's name must reach the disk too. */
+		seg_path(f->s, seg, p, sizeof(p));
+		*strrchr(p, '/') = '\0';
+		fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fsync(fd) && !rc)
+				rc = -errno;
+			close(fd);
+		}
+	}
+	if (!rc)
+		f->nunsynced = 0;
+	/* Still being written: keep it on the list for the next fsync. */
+	if (!rc && f->cur_seg)
+		rc = file_push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
+			      f->cur_seg);
+	return rc;
+}
+
+/*
+ * A small file's chunk leaves memory for the shared pack: the copy pins
+ * the pack like any segment it reads, so the data stays while it lives.
+ */
+static int small_pack(struct store_file *f, bool durable)
+{
+	uint64_t seg, off;
+	size_t i;
+	int rc;
+
+	if (!f->nmap || f->map[0].seg != SEG_MEM)
+		return 0;
+	if (!f->size) {
+		f->map[0].seg = 0;
+		f->map[0].owned = false;
+		return 0;
+	}
+	rc = seg_pack_append(f->s, f->small, (size_t)f->size, &seg, &off);
+	if (rc)
+		return rc;
+	for (i = 0; i < f->npins && f->pins[i] != seg; i++)
+		;
+	if (i < f->npins) {
+		seg_unpin(f->s, seg, false);	/* pinned already */
+	} else if (file_push_u64(&f->pins, &f->npins, &f->cappins, seg)) {
+		seg_unpin(f->s, seg, false);
+		return -ENOMEM;
+	}
+	if (durable)
+		rc = file_push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
+			      seg);
+	if (rc)
+		return rc;
+	f->map[0].seg = seg;
+	f->map[0].base = off;
+	f->map[0].owned = false;
+	return 0;
+}
+
+/* Run-length encode the chunk map. */
+static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
+{
+	uint64_t c, total = nchunks(f->size);
+	size_t cap = 0;
+	struct run r = { 0, 0, 0, 0 };
+	uint8_t *buf = NULL, *tmp;
+
+	*n = 0;
+	for (c = 0; c <= total; c++) {
+		uint64_t seg = c < total && c < f->nmap ? f->map[c].seg : 0;
+		uint64_t base = seg ? f->map[c].base : 0;
+
+		if (r.count && seg == r.seg && c == r.first + r.count &&
+		    base == r.base + r.count * STORE_CHUNK) {
+			r.count++;
+			continue;
+		}
+		if (r.count) {
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				tmp = realloc(buf, cap * RUN_BYTES);
+				if (!tmp) {
+					free(buf);
+					return -ENOMEM;
+				}
+				buf = tmp;
+			}
+			run_put(buf, (*n)++, &r);
+		}
+		r.first = c;
+		r.count = seg ? 1 : 0;
+		r.seg = seg;
+		r.base = base;
+	}
+	*raw = buf;
+	return 0;
+}
+
+struct seal_arg {
+	uint64_t oid;
+	const struct store_attr *attr;
+	struct file_content c;
+	bool draft, dirty;
+	struct store_entry *out;
+};
+
+static int seal_apply(struct store_txn *t, void *varg)
+{
+	static const uint32_t fmt[] = { 0, S_IFREG, S_IFDIR, S_IFLNK };
+	struct seal_arg *a = varg;
+	struct store *s = t->s;
+	struct vrec src, v;
+	uint8_t *x = NULL, k[8];
+	struct obj o;
+	int rc;
+
+	rc = obj_get(s, t->txn, a->oid, &o);
+	if (rc)
+		return rc;
+	if (!obj_alive(&o))
+		return -ENOENT;
+	if (o.type != STORE_T_FILE)
+		return o.type == STORE_T_DIR ? -EISDIR : -EINVAL;
+	if (!a->dirty && !a->draft && !obj_pending(&o))
+		goto out;
+	/* User metadata comes from the head (or the pending record). */
+	memset(&v, 0, sizeof(v));
+	rc = vrec_get(s, t->txn, a->oid, obj_cur(&o), &src);
+	if (!rc && src.xlen) {
+		x = malloc(src.xlen);
+		if (!x)
+			return -ENOMEM;
+		memcpy(x, src.xattrs, src.xlen);
+		v.xattrs = x;
+		v.xlen = src.xlen;
+	} else if (rc && rc != -ENOENT) {
+		return rc;
+	}
+	v.attr = *a->attr;
+	v.attr.mode = (a->attr->mode & 07777) | fmt[o.type];
+	v.attr.size = a->c.size;
+	v.runs = a->c.runs;
+	v.nruns = a->c.nruns;
+	if (a->draft) {
+		/* Count the new record before dropping the old one, so a
+		 * shared segment never passes through 0. */
+		v.flags = V_DRAFT;
+		rc = refs_adjust(t, &v, +1);
+		if (!rc)
+			rc = draft_drop(t, a->oid, &o);
+		if (!rc)
+			rc = vrec_put(s, t->txn, a->oid, 0, &v);
+		be64_put(k, a->oid);
+		if (!rc)
+			rc = db_put(t->txn, s->drafts, k, 8, "", 0);
+		o.flags |= OBJ_DRAFT;
+	} else {
+		rc = version_add(t, a->oid, &o, &v, true);
+		if (!rc)
+			rc = draft_drop(t, a->oid, &o);
+	}
+	if (!rc)
+		rc = obj_put(s, t->txn, a->oid, &o);
+	free(x);
+	if (rc)
+		return rc;
+out:
+	return a->out ? entry_fill(s, t->txn, a->oid, &o, a->out) : 0;
+}
+
+/*
+ * Pack, sync and encode f's content into c, then commit fn(arg), which
+ * reads c. f's lock is held. The one way content becomes a record, for
+ * seals and replicas alike.
+ */
+static int seal_commit(struct store_file *f, bool durable, store_apply_fn fn,
+		       void *arg, struct file_content *c)
+{
+	int rc;
+
+	c->size = f->size;
+	c->runs = NULL;
+	c->nruns = 0;
+	rc = small_pack(f, durable);
+	/* Only a STORE_SYNC store trusts each commit as it lands, so only
+	 * there must the data be on the disk first. Otherwise the commit's
+	 * sync (snap_sync) syncfs()es data and index together before the
+	 * synced state is recorded: syncing the segments here too was the
+	 * same flush twice on every fsync. */
+	if (durable && (f->s->flags & STORE_SYNC) && !rc)
+		rc = file_sync(f);
+	if (!rc)
+		rc = runs_build(f, &c->runs, &c->nruns);
+	if (!rc)
+		rc = store_commit(f->s, fn, arg, durable ? COMMIT_DURABLE : 0,
+				  NULL, NULL);
+	free(c->runs);
+	c->runs = NULL;
+	return rc;
+}
+
+/* Sealed data is immutable: later writes go elsewhere. */
+static void seal_done(struct store_file *f)
+{
+	size_t c;
+
+	for (c = 0; c < f->nmap; c++)
+		f->map[c].owned = false;
+	if (f->cur_fd >= 0)
+		close(f->cur_fd);
+	f->cur_fd = -1;
+	f->cur_seg = 0;
+}
+
+int store_file_seal(struct store_file *f, uint64_t oid,
+		    const struct store_attr *attr, unsigned flags,
+		    struct store_entry *out)
+{
+	struct seal_arg a = { .oid = oid, .attr = attr, .out = out };
+	bool durable = (flags & STORE_DURABLE) || (f->s->flags & STORE_SYNC);
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	a.draft = flags & STORE_DRAFT;
+	a.dirty = f->dirty;
+	rc = seal_commit(f, durable, seal_apply, &a, &a.c);
+	if (!rc && (a.dirty || a.draft)) {
+		seal_done(f);
+		if (!a.draft)
+			f->dirty = false;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int file_blank(struct store *s, struct store_file **out)
+{
+	struct store_file *f = calloc(1, sizeof(*f));
+
+	*out = f;
+	if (!f)
+		return -ENOMEM;
+	f->s = s;
+	f->cur_fd = -1;
+	pthread_mutex_init(&f->lock, NULL);
+	return 0;
+}
+
+int file_seal_with(struct store_file *f, store_apply_fn fn, void *arg,
+		   struct file_content *c)
+{
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	c->used = false;
+	rc = seal_commit(f, f->s->flags & STORE_SYNC, fn, arg, c);
+	/* Content no record took stays owned: store_file_free collects. */
+	if (!rc && c->used) {
+		seal_done(f);
+		f->dirty = false;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
