@@ -532,8 +532,12 @@ int store_q_update(struct store *s, store_txn_fn fn, void *arg);
 
 /*
  * fn(arg) is called by the committer after each commit in which a hook
- * ran (outside any transaction), so a hook's reader can be woken when
- * what the hook wrote is visible. It must not block nor call the store.
+ * ran or a store_q_update succeeded (outside any transaction, once per
+ * commit, just after that commit's callers were woken), so a hook's
+ * reader can be woken when what the hook wrote is visible. It must not
+ * block nor call the store. Once store_set_post_commit(s, NULL, NULL)
+ * and then any commit (e.g. store_q_update) have returned, fn is not
+ * running and will not be called again.
  */
 void store_set_post_commit(struct store *s, void (*fn)(void *arg),
 			   void *arg);
@@ -582,8 +586,15 @@ struct store_replica {
  * made (with a REPLICA version of their own). Idempotent: when the key
  * already has a version with id r->vid, nothing is done and 0 returned.
  * The hook runs as for any version (a replication hook skips REPLICA
- * versions, so replicas are never shipped again). Errors: -EINVAL for a
- * malformed key or vid, -EBADMSG for a digest mismatch, -EIO/-ENOSPC.
+ * versions, so replicas are never shipped again). A file's digest is
+ * computed while copying and stored (STORE_V_HAS_SHA) even when r->sha256
+ * is NULL. A live key of the other kind of the same name ("x" beside
+ * "x/") does not refuse the replica: both stay live and lookups show the
+ * folder. Errors: -EINVAL for a malformed key (empty, ".", ".." or over
+ * 255-byte components; type DIR exactly when it ends in '/'), vid
+ * (vid_valid) or symlink target, -E2BIG for xattrs past the limits above,
+ * -EBADMSG for a digest mismatch, -EIO when data_fd holds fewer than
+ * attr.size bytes or on I/O errors, -ENOSPC, -EROFS.
  */
 int store_put_replica(struct store *s, const struct store_replica *r);
 
