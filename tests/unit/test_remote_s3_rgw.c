@@ -662,7 +662,7 @@ int main(void)
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0)
-		{ rc = tests(); fflush(NULL); _exit(rc); }
+		exit(tests());	/* exit, not _exit: LSan checks here */
 	rc = 1;
 	if (pid > 0 && waitpid(pid, &st, 0) == pid)
 		rc = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
