@@ -67,6 +67,29 @@ size_t repl_tags_collect(const struct store_xattr *xa, size_t nxa,
 	return n;
 }
 
+/*
+ * A rule with a tag filter that could still pick destination di for key.
+ * Tags are often set right after the close (cp -a, tar, rsync -X), and
+ * that amends the version without a hook: such a version is queued for
+ * the destinations a tag rule could pick, flagged rematch, and the worker
+ * decides once the version has settled, by the tags it then has.
+ */
+static const struct rules_rule *tag_rule(const struct rules *rules,
+					 size_t di, const char *key)
+{
+	const struct rules_rule *best = NULL;
+
+	for (size_t i = 0; i < rules->nrules; i++) {
+		const struct rules_rule *ru = &rules->rules[i];
+
+		if (ru->enabled && ru->dest == di && ru->ntags &&
+		    !strncmp(key, ru->prefix, strlen(ru->prefix)) &&
+		    (!best || ru->priority > best->priority))
+			best = ru;
+	}
+	return best;
+}
+
 static int hook_queue(struct repl *r, struct store_txn *t,
 		      const struct store_event *ev, const struct rules *rules,
 		      const struct rules_choice *choice)
@@ -88,9 +111,14 @@ static int hook_queue(struct repl *r, struct store_txn *t,
 	memcpy(j.vid, v->vid, sizeof(j.vid));
 	j.key = (char *)ev->key;
 	for (size_t i = 0; i < rules->ndests && !rc; i++) {
-		if (!choice[i].rule || (dm && !choice[i].delete_markers))
+		const struct rules_rule *ru = choice[i].rule;
+
+		if (dm && ru && !choice[i].delete_markers)
 			continue;
-		snprintf(j.rule, sizeof(j.rule), "%s", choice[i].rule->id);
+		j.rematch = !dm && (!ru || ru->ntags);
+		if (!ru && (dm || !(ru = tag_rule(rules, i, ev->key))))
+			continue;
+		snprintf(j.rule, sizeof(j.rule), "%s", ru->id);
 		rc = repl_queue_put(t, rules->dests[i].name, &j);
 	}
 	return rc;
@@ -125,8 +153,8 @@ int repl_hook(void *arg, struct store_txn *t, const struct store_event *ev)
 		ntags = repl_tags_collect(ev->xattrs, ev->nxattrs, tags,
 					  REPL_TAGS_MAX, buf, REPL_TAGBUF_MAX);
 	}
-	if (rules_match(rr->rules, ev->key, tags, ntags, choice))
-		rc = hook_queue(r, t, ev, rr->rules, choice);
+	rules_match(rr->rules, ev->key, tags, ntags, choice);
+	rc = hook_queue(r, t, ev, rr->rules, choice);
 	if (rc)
 		log_error("cannot queue replication of '%s': %s", ev->key,
 			  strerror(-rc));

@@ -10,7 +10,7 @@
  * never trusted and never a crash.
  *
  * Job value, version 1 (integers big-endian):
- *   u8 version, u8 state, u8 flags (1 = delete marker), u8 0,
+ *   u8 version, u8 state, u8 flags (1 = delete marker, 2 = rematch), u8 0,
  *   u32 attempts, u64 oid, vseq, bytes, epoch, enq_ns, btime_ns,
  *   26 bytes vid, then four strings (u16 length + bytes):
  *   rule id, key, upload id, last error.
@@ -173,7 +173,7 @@ int repl_job_encode(const struct repl_job *j, void **out, size_t *len)
 		return -ENOMEM;
 	b[0] = REPL_REC_VERSION;
 	b[1] = (uint8_t)j->state;
-	b[2] = j->delete_marker ? 1 : 0;
+	b[2] = (j->delete_marker ? 1 : 0) | (j->rematch ? 2 : 0);
 	b[3] = 0;
 	b[4] = (uint8_t)(j->attempts >> 24);
 	b[5] = (uint8_t)(j->attempts >> 16);
@@ -207,6 +207,7 @@ int repl_job_decode(const void *v, size_t len, struct repl_job *j)
 		return -EBADMSG;
 	j->state = b[1];
 	j->delete_marker = b[2] & 1;
+	j->rematch = b[2] & 2;
 	j->attempts = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 |
 		      (uint32_t)b[6] << 8 | b[7];
 	j->oid = be64_get(b + 8);

@@ -319,6 +319,12 @@ int repl_drain(struct repl *r, repl_progress_fn fn, void *arg)
 
 	if (!r->started)
 		return -EINVAL;
+	/* what was committed before this call is looked at, whether or
+	 * not its post-commit wake-up has run yet */
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->ndests; i++)
+		repl_dest_wake(r->dests[i]);
+	pthread_mutex_unlock(&r->lock);
 	for (;;) {
 		bool idle = true, failed = false;
 

@@ -38,6 +38,7 @@ enum repl_state {
 struct repl_job {
 	unsigned state;			/* REPL_PENDING or REPL_FAILED */
 	bool delete_marker;
+	bool rematch;			/* decide by the tags it settles with */
 	uint32_t attempts;
 	uint64_t oid, vseq, bytes;
 	uint64_t epoch;			/* the process that queued it */

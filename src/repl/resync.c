@@ -172,8 +172,11 @@ static int flush_apply(void *varg, struct store_txn *t)
 
 static int flush(struct repl *r, struct flush_arg *fa, uint64_t *queued)
 {
-	int rc = fa->n ? store_q_update(r->store, flush_apply, fa) : 0;
+	int rc;
 
+	if (!fa->n)
+		return 0;
+	rc = store_q_update(r->store, flush_apply, fa);
 	if (!rc)
 		*queued += fa->queued;
 	fa->n = 0;

@@ -481,6 +481,36 @@ static const char *rule_class(struct repl_rules *rr, const char *id)
 	return NULL;
 }
 
+/* Does a rule still pick destination dest for j, with the tags it has
+ * now? *sclass gets that rule's storage class. */
+static bool rematch(struct repl_rules *rr, const char *dest,
+		    const struct repl_job *j, const struct store_xattr *xa,
+		    size_t nxa, const char **sclass)
+{
+	struct rules_tag tags[REPL_TAGS_MAX];
+	struct rules_choice *choice;
+	char *buf;
+	long di;
+	bool ok = false;
+
+	if (!rr || !rr->rules || (di = rules_dest_find(rr->rules, dest)) < 0)
+		return false;
+	choice = calloc(rr->rules->ndests, sizeof(*choice));
+	buf = malloc(REPL_TAGBUF_MAX);
+	if (choice && buf) {
+		size_t nt = repl_tags_collect(xa, nxa, tags, REPL_TAGS_MAX,
+					      buf, REPL_TAGBUF_MAX);
+
+		rules_match(rr->rules, j->key, tags, nt, choice);
+		ok = choice[di].rule != NULL;
+		if (ok)
+			*sclass = choice[di].rule->storage_class;
+	}
+	free(choice);
+	free(buf);
+	return ok;
+}
+
 static enum repl_outcome ship_version(struct repl_dest *d,
 				      const struct repl_job *j, bool tried,
 				      char *why, size_t wl)
@@ -507,12 +537,18 @@ static enum repl_outcome ship_version(struct repl_dest *d,
 		return REPL_OUT_RETRY;
 	}
 	rr = repl_rules_get(d->r);
+	if (j->rematch && !rematch(rr, d->name, j, xa, nxa, &o.storage_class)) {
+		repl_rules_put(rr);
+		free(xa);
+		return REPL_OUT_DROP;	/* its settled tags match no rule */
+	}
+	if (!j->rematch)
+		o.storage_class = rule_class(rr, j->rule);
 	o.src = s;
 	o.oid = j->oid;
 	o.key = j->key;
 	o.xattrs = xa;
 	o.nxattrs = nxa;
-	o.storage_class = rule_class(rr, j->rule);
 	o.maybe_sent = tried || j->epoch != d->r->epoch;
 	o.prev_upload = j->upload;
 	o.note_upload = note_upload;
