@@ -18,6 +18,11 @@
  *  - A job leaves PENDING only after the remote answered, in one
  *    transaction that also updates the C counters; a crash before that
  *    leaves it PENDING, and the next process ships it with maybe_sent.
+ *  - Retries: 200 ms doubling to 60 s, each delay jittered to 50-150% so
+ *    keys that failed together retry apart; the attempt count and last
+ *    error reach the record at attempts 1, 2, 4, 8... (not every retry
+ *    is a commit). The first success after a transient failure retries
+ *    every backed-off key at once: the destination is back.
  *  - Per key (oid) order: of one destination's jobs of an oid, only the
  *    oldest loaded one may run; while it is in flight, backing off or
  *    FAILED, the later ones wait. So versions arrive in order.
@@ -75,6 +80,7 @@ struct repl_dest {
 	pthread_mutex_t lock;		/* protects everything below */
 	pthread_cond_t cond;
 	bool stop, loading, exhausted, checked;
+	bool down;			/* last ship failed transiently */
 	uint64_t wakes;			/* post-commit calls seen */
 	char refusal[REMOTE_WHY_MAX];	/* permanent remote_check answer */
 	uint64_t cursor, gen;
@@ -418,12 +424,21 @@ static void job_settle(struct repl_dest *d, struct mjob *j,
 		if (how == REPL_OUT_DONE)
 			atomic_fetch_add(&d->r->done, 1);
 		free(j);
+		if (how == REPL_OUT_DONE && d->down) {
+			/* the destination is back: retry the keys that
+			 * backed off now, rather than up to a minute on */
+			d->down = false;
+			while (d->delay.n)
+				if (heap_push(&d->ready, heap_pop(&d->delay)))
+					break;
+		}
 		break;
 	case REPL_OUT_FAILED:
 		j->failed = true;
 		d->nfailed++;
 		break;
 	default:
+		d->down = true;
 		j->attempts++;
 		j->next_ns = repl_now_ns() + backoff_ns(d->r, j);
 		job_arm(d, j);
