@@ -120,6 +120,23 @@ static int already_there(struct remote_s3 *r, const struct remote_obj *o,
 	return rc;
 }
 
+int remote_s3_drop_upload(struct remote_s3 *r, const struct remote_obj *o,
+			  char *why, size_t whylen)
+{
+	int rc;
+
+	if (!o->prev_upload || !*o->prev_upload)
+		return 0;
+	rc = s3_mpu_abort(r->c, o->key, o->prev_upload, why, whylen);
+	if (!rc && o->note_upload) {
+		rc = o->note_upload(o->note_arg, "");
+		if (rc)
+			snprintf(why, whylen, "cannot record the upload of "
+				 "'%s': %s", o->key, strerror(-rc));
+	}
+	return rc;
+}
+
 static ssize_t file_read(void *arg, void *buf, size_t len, uint64_t off)
 {
 	return store_file_read(arg, buf, len, off);
@@ -191,8 +208,12 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 
 	if (o->maybe_sent) {
 		rc = already_there(r, o, &there, why, whylen);
-		if (rc || there)
+		if (rc)
 			return rc;
+		/* An upload a killed process left behind is aborted even
+		 * when the version got there by another attempt. */
+		if (there)
+			return remote_s3_drop_upload(r, o, why, whylen);
 	}
 	if (o->v.flags & STORE_V_DELETE_MARKER)
 		return s3_delete_object(r->c, o->key, NULL, why, whylen);

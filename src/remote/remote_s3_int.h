@@ -57,6 +57,10 @@ int remote_s3_headers(const struct remote_s3 *r, const struct remote_obj *o,
 		      const char *sha_hex, struct s3_hdrs *h, char *why,
 		      size_t whylen);
 
+/* Abort o->prev_upload (if any) and clear it with note_upload. */
+int remote_s3_drop_upload(struct remote_s3 *r, const struct remote_obj *o,
+			  char *why, size_t whylen);
+
 /* Ship the data of file version o (size bytes) in a multipart upload. */
 int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 			struct store_file *f, uint64_t size,

@@ -138,14 +138,9 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 	int rc, arc;
 
 	memset(&m, 0, sizeof(m));
-	if (o->prev_upload && *o->prev_upload) {
-		rc = s3_mpu_abort(r->c, o->key, o->prev_upload, why, whylen);
-		if (rc)
-			return rc;
-		rc = note(o, "", why, whylen);
-		if (rc)
-			return rc;
-	}
+	rc = remote_s3_drop_upload(r, o, why, whylen);
+	if (rc)
+		return rc;
 	m.part_size = S3_PART_SIZE;
 	while ((size + m.part_size - 1) / m.part_size > S3_PARTS_MAX)
 		m.part_size *= 2;

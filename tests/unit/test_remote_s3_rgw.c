@@ -6,12 +6,13 @@
  * marker, a 130 MiB multipart upload, idempotency, no orphan uploads,
  * HTTPS with and without the CA, virtual-hosted addressing, and the
  * refusals (wrong credentials, unversioned or missing bucket, dead
- * endpoint). Results are read back with ListObjectVersions/HeadObject
+ * endpoint, radosgw killed in the middle of a multipart upload). Results are read back with ListObjectVersions/HeadObject
  * and, once, with the AWS CLI as an independent client.
  *
  * The tests run in a child process; the parent always stops the RGW.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -394,6 +395,9 @@ static uint64_t put_big(struct store *s, const char *name)
 	return e.oid;
 }
 
+static void test_outage(struct store *s, struct s3_client *c,
+			uint64_t big);
+
 static void test_multipart(struct store *s, struct s3_client *c)
 {
 	struct rules_dest d = dest("eu", ep, "crrfs-repl");
@@ -458,6 +462,101 @@ static void test_multipart(struct store *s, struct s3_client *c)
 	CHECK_EQ_INT(uploads, 0);
 	CHECK_EQ_INT(count_versions(c, "big.bin").versions, 2);
 	remote_free(r);
+	test_outage(s, c, big);
+}
+
+struct outage {
+	struct remote *r;
+	struct store *s;
+	uint64_t oid;
+	struct notes nt;
+	int rc;
+	char why[REMOTE_WHY_MAX];
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool noted;
+};
+
+static int outage_note(void *arg, const char *id)
+{
+	struct outage *o = arg;
+
+	note_cb(&o->nt, id);
+	pthread_mutex_lock(&o->lock);
+	o->noted = true;
+	pthread_cond_signal(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+	return 0;
+}
+
+static void *outage_ship(void *arg)
+{
+	struct outage *o = arg;
+	struct remote_obj ro = { 0 };
+	struct store_entry e;
+
+	store_stat(o->s, o->oid, &e);
+	ro.src = o->s;
+	ro.oid = o->oid;
+	ro.key = "big.bin";
+	ro.v = e.head;
+	ro.prev_upload = "";
+	ro.note_upload = outage_note;
+	ro.note_arg = o;
+	o->rc = remote_ship(o->r, &ro, o->why, sizeof(o->why));
+	return NULL;
+}
+
+/*
+ * radosgw dies in the middle of a multipart upload: the ship fails as
+ * transient, the upload id stays recorded (the abort could not reach the
+ * server), and the next attempt aborts it before uploading again.
+ */
+static void test_outage(struct store *s, struct s3_client *c,
+			uint64_t big)
+{
+	struct rules_dest d = dest("eu", ep, "crrfs-repl");
+	struct outage o;
+	char why[REMOTE_WHY_MAX], prev[S3_ID_MAX];
+	unsigned uploads;
+	pthread_t th;
+	int before = count_versions(c, "big.bin").versions;
+
+	memset(&o, 0, sizeof(o));
+	o.r = open_remote(&d);
+	o.s = s;
+	o.oid = big;
+	pthread_mutex_init(&o.lock, NULL);
+	pthread_cond_init(&o.cond, NULL);
+	CHECK_EQ_INT(pthread_create(&th, NULL, outage_ship, &o), 0);
+	pthread_mutex_lock(&o.lock);
+	while (!o.noted)
+		pthread_cond_wait(&o.cond, &o.lock);
+	pthread_mutex_unlock(&o.lock);
+	CHECK_EQ_INT(run("%s rgw-stop %s --kill >/dev/null 2>&1", rgw_ctl,
+			 rgw_dir), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(o.rc, -EAGAIN);
+	CHECK_EQ_INT(o.nt.calls, 1);
+	CHECK(o.nt.last[0] != '\0');
+	snprintf(prev, sizeof(prev), "%s", o.nt.last);
+	CHECK_EQ_INT(run("%s rgw-start %s >/dev/null 2>&1", rgw_ctl, rgw_dir),
+		     0);
+	CHECK_EQ_INT(s3_count_uploads(c, "big.bin", &uploads, why,
+				      sizeof(why)), 0);
+	CHECK_EQ_INT(uploads, 1);
+	o.nt.calls = 0;
+	CHECK_EQ_INT(ship(o.r, s, big, true, &o.nt, prev, why, sizeof(why)),
+		     0);
+	CHECK_EQ_INT(s3_count_uploads(c, "big.bin", &uploads, why,
+				      sizeof(why)), 0);
+	CHECK_EQ_INT(uploads, 0);
+	CHECK_EQ_STR(o.nt.last, "");
+	/* The version was there already (an earlier ship of the same id). */
+	CHECK_EQ_INT(count_versions(c, "big.bin").versions, before);
+	remote_free(o.r);
+	pthread_mutex_destroy(&o.lock);
+	pthread_cond_destroy(&o.cond);
 }
 
 static void test_https_vhost(struct store *s, struct s3_client *c)
