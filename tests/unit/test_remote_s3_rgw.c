@@ -431,6 +431,29 @@ static void test_multipart(struct store *s, struct s3_client *c)
 	CHECK_EQ_STR(hdr(c, "big.bin", "x-amz-meta-mode", b, sizeof(b)),
 		     "33152");
 
+	/* 8-64 MiB: one PUT streamed from the store. */
+	{
+		struct store_entry e;
+		struct store_file *f;
+		struct store_attr a = tst_attr(S_IFREG | 0644);
+		char *buf = calloc(1, 20 << 20);
+
+		CHECK_EQ_INT(store_create(s, STORE_ROOT_OID, "mid.bin", &a,
+					  &e), 0);
+		CHECK_EQ_INT(store_file_open(s, e.oid, 0, &f), 0);
+		memset(buf, 'm', 20 << 20);
+		CHECK(store_file_write(f, buf, 20 << 20, 0) == 20 << 20);
+		CHECK_EQ_INT(store_file_seal(f, e.oid, &a, 0, NULL), 0);
+		store_file_free(f);
+		free(buf);
+		CHECK_EQ_INT(ship(r, s, e.oid, false, NULL, NULL, why,
+				  sizeof(why)), 0);
+		n = count_versions(c, "mid.bin");
+		CHECK_EQ_INT(n.latest_size, 20 << 20);
+		CHECK(strchr(hdr(c, "mid.bin", "etag", b, sizeof(b)), '-') ==
+		      NULL);
+	}
+
 	/* maybe_sent: already there, nothing sent, no upload started. */
 	nt.calls = 0;
 	CHECK_EQ_INT(ship(r, s, big, true, &nt, NULL, why, sizeof(why)), 0);
@@ -685,6 +708,13 @@ static void test_aws_cli(void)
 			 out), 0);
 	CHECK_EQ_INT(run("grep -q 'DeleteMarkers' %s && grep -q "
 			 "\"a b+c%%d?e#f~g'h \" %s", out, out), 0);
+	/* The multipart object's bytes, hashed by somebody else. */
+	CHECK_EQ_INT(run("%s s3api get-object --endpoint-url %s --bucket "
+			 "crrfs-repl --key big.bin %s/big.out > %s && "
+			 "[ \"$(sha256sum < %s/big.out | cut -c1-64)\" = "
+			 "\"$(grep -o '\"crrfs-sha256\": \"[0-9a-f]*' %s | "
+			 "cut -c18-)\" ] && rm %s/big.out", aws, ep, tmp, out,
+			 tmp, out, tmp), 0);
 	CHECK_EQ_INT(run("%s s3api get-object --endpoint-url %s --bucket "
 			 "crrfs-repl --key link %s/link.out > /dev/null && "
 			 "[ \"$(cat %s/link.out)\" = docs/a.txt ]", aws, ep, tmp,
