@@ -74,6 +74,16 @@ size_t repl_tags_collect(const struct store_xattr *xa, size_t nxa,
  * the destinations a tag rule could pick, flagged rematch, and the worker
  * decides once the version has settled, by the tags it then has.
  */
+size_t repl_tags_need(const struct store_xattr *xa, size_t nxa)
+{
+	size_t pl = strlen(TAG_PREFIX), need = 1;
+
+	for (size_t i = 0; i < nxa; i++)
+		if (!strncmp(xa[i].name, TAG_PREFIX, pl))
+			need += strlen(xa[i].name) + xa[i].size + 2;
+	return need;
+}
+
 static const struct rules_rule *tag_rule(const struct rules *rules,
 					 size_t di, const char *key)
 {
@@ -145,13 +155,15 @@ int repl_hook(void *arg, struct store_txn *t, const struct store_event *ev)
 		goto out;
 	}
 	if (!(ev->v->flags & STORE_V_DELETE_MARKER) && ev->nxattrs) {
-		buf = malloc(REPL_TAGBUF_MAX);
+		size_t need = repl_tags_need(ev->xattrs, ev->nxattrs);
+
+		buf = malloc(need);
 		if (!buf) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		ntags = repl_tags_collect(ev->xattrs, ev->nxattrs, tags,
-					  REPL_TAGS_MAX, buf, REPL_TAGBUF_MAX);
+					  REPL_TAGS_MAX, buf, need);
 	}
 	rules_match(rr->rules, ev->key, tags, ntags, choice);
 	rc = hook_queue(r, t, ev, rr->rules, choice);

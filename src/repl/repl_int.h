@@ -116,6 +116,8 @@ void repl_rules_put(struct repl_rules *rr);
 size_t repl_tags_collect(const struct store_xattr *xa, size_t nxa,
 			 struct rules_tag *tags, size_t max, char *buf,
 			 size_t buflen);
+/* Bytes of buf repl_tags_collect needs for these xattrs (at least 1). */
+size_t repl_tags_need(const struct store_xattr *xa, size_t nxa);
 int repl_hook(void *arg, struct store_txn *t, const struct store_event *ev);
 void repl_post_commit(void *arg);
 

@@ -511,10 +511,10 @@ static bool rematch(struct repl_rules *rr, const char *dest,
 	if (!rr || !rr->rules || (di = rules_dest_find(rr->rules, dest)) < 0)
 		return false;
 	choice = calloc(rr->rules->ndests, sizeof(*choice));
-	buf = malloc(REPL_TAGBUF_MAX);
+	buf = malloc(repl_tags_need(xa, nxa));
 	if (choice && buf) {
 		size_t nt = repl_tags_collect(xa, nxa, tags, REPL_TAGS_MAX,
-					      buf, REPL_TAGBUF_MAX);
+					      buf, repl_tags_need(xa, nxa));
 
 		rules_match(rr->rules, j->key, tags, nt, choice);
 		ok = choice[di].rule != NULL;
