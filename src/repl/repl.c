@@ -78,8 +78,6 @@ static int dests_sync(struct repl *r, struct repl_rules *rr, char *err,
 			continue;
 		fresh[i] = true;
 		rc = repl_dest_new(r, rr, i, &nv[i], err, errlen);
-		if (!rc && r->started)
-			rc = repl_dest_start(nv[i]);
 	}
 	if (rc) {
 		/* give back what was taken, free what was opened */
@@ -105,12 +103,19 @@ static int dests_sync(struct repl *r, struct repl_rules *rr, char *err,
 	r->nwake = n;
 	pthread_mutex_unlock(&r->wake_lock);
 	wake = old;
+	/* the old workers of a destination whose settings changed stop
+	 * before the new ones start: never two pools on one queue */
 	for (i = 0; i < r->ndests; i++)
 		if (r->dests[i]) {
-			log_info("destination '%s' left the rule file: its "
-				 "jobs stay queued", repl_dest_name(r->dests[i]));
+			log_info("destination '%s' left the rule file or "
+				 "changed: its jobs stay queued",
+				 repl_dest_name(r->dests[i]));
 			repl_dest_free(r->dests[i]);
 		}
+	for (i = 0; i < n && r->started; i++)
+		if (fresh[i] && repl_dest_start(nv[i]))
+			log_error("cannot start the workers of destination "
+				  "'%s'", repl_dest_name(nv[i]));
 	free(r->dests);
 	r->dests = nv;
 	r->ndests = n;

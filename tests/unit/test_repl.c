@@ -618,6 +618,55 @@ static void test_ctl(void)
 	fclose(f);
 }
 
+static void test_reload_dests(void)
+{
+	static const char *ab =
+		"[destination a]\ntype = dir\npath = /nonexistent/a\n\n"
+		"[destination b]\ntype = dir\npath = /nonexistent/b\n\n"
+		"[rule ra]\nstatus = enabled\npriority = 1\ndestination = a\n\n"
+		"[rule rb]\nstatus = enabled\npriority = 1\ndestination = b\n";
+	char sp[512], err[256], *txt = NULL;
+	size_t tl = 0;
+	struct repl *r;
+	FILE *f;
+
+	hub_reset();
+	rules_write(RULES_ONE);
+	r = repl_open(2);
+	CHECK_EQ_INT(repl_start(r, true), 0);
+	pthread_mutex_lock(&hub.lock);
+	hub.only_key = "stuck";
+	hub.transient_left = 1000000;
+	pthread_mutex_unlock(&hub.lock);
+	tst_put(st, STORE_ROOT_OID, "stuck", "s", 1);
+	usleep(50000);
+	rules_write("[destination b]\ntype = dir\npath = /nonexistent/b\n\n"
+		    "[rule rb]\nstatus = enabled\npriority = 1\n"
+		    "destination = b\n");
+	CHECK_EQ_INT(repl_reload(r, err, sizeof(err)), 0);
+	tst_put(st, STORE_ROOT_OID, "fresh", "f", 1);
+	CHECK_EQ_INT(repl_drain(r, NULL, NULL), 0);
+	CHECK_EQ_INT(hub_count("b", "fresh"), 1);
+	CHECK_EQ_INT(hub_count("a", "fresh"), 0);
+	snprintf(sp, sizeof(sp), "%s/store", dir);
+	f = open_memstream(&txt, &tl);
+	CHECK_EQ_INT(repl_ctl_call(sp, "status", f), 0);
+	fclose(f);
+	CHECK(strstr(txt, "destination a (not in the rule file: its jobs "
+			  "wait): 1 pending") != NULL);
+	CHECK(strstr(txt, "destination b: 0 pending") != NULL);
+	free(txt);
+	/* a comes back: its queue resumes */
+	pthread_mutex_lock(&hub.lock);
+	hub.transient_left = 0;
+	pthread_mutex_unlock(&hub.lock);
+	rules_write(ab);
+	CHECK_EQ_INT(repl_reload(r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(repl_drain(r, NULL, NULL), 0);
+	CHECK_EQ_INT(hub_count("a", "stuck"), 1);
+	repl_free(r);
+}
+
 /* Wait until key name exists in store s (ingest is asynchronous). */
 static bool wait_key(struct store *s, const char *name,
 		     struct store_entry *e)
@@ -754,6 +803,7 @@ int main(void)
 	test_enable_later();
 	test_restart();
 	test_ctl();
+	test_reload_dests();
 	test_dir_pair();
 	test_throughput();
 	store_close(st);
