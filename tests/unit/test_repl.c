@@ -176,6 +176,7 @@ static const struct shipped *hub_find(const char *dest, const char *key)
 
 static char *dir;
 static struct store *st;
+static unsigned settle_ms = 1;	/* short, but for tests of amends */
 
 static void rules_write(const char *text)
 {
@@ -202,7 +203,7 @@ static struct repl *repl_open(unsigned workers)
 	o.rules_path = rp;
 	o.workers = workers;
 	o.open_remote = fake_open;
-	o.settle_ms = 1;
+	o.settle_ms = settle_ms;
 	o.backoff_ms = 5;
 	o.backoff_max_ms = 40;
 	rc = repl_new(&o, &r, err, sizeof(err));
@@ -438,7 +439,9 @@ static void test_filters(void)
 
 	hub_reset();
 	rules_write(RULES_FILTER);
+	settle_ms = 1000;	/* the tags below come before it ships */
 	r = repl_open(2);
+	settle_ms = 1;
 	CHECK_EQ_INT(repl_start(r, false), 0);
 	docs = mkdirp("docs");
 	CHECK_EQ_INT(store_mkdir(st, docs, "hi", &da, &e), 0);
@@ -567,7 +570,7 @@ static void test_restart(void)
 	pthread_mutex_unlock(&hub.lock);
 	tst_put(st, STORE_ROOT_OID, "inflight1", "1", 1);
 	tst_put(st, STORE_ROOT_OID, "inflight2", "2", 1);
-	for (int i = 0; i < 200 && atomic_load(&hub.in_ship) < 2; i++)
+	for (int i = 0; i < 1000 && atomic_load(&hub.in_ship) < 2; i++)
 		usleep(5000);
 	CHECK_EQ_INT(atomic_load(&hub.in_ship), 2);
 	pthread_mutex_lock(&hub.lock);
