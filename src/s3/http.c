@@ -31,9 +31,10 @@ struct s3_http {
 	long connect_timeout_ms, low_speed_time_s;
 	size_t max_body;
 	unsigned pool_max;
-	pthread_mutex_t lock;	/* protects pool and npool */
+	pthread_mutex_t lock;	/* protects pool, npool and stats */
 	CURL **pool;		/* idle handles, their connections open */
 	unsigned npool;
+	struct s3_http_stats stats;
 };
 
 /* One request in flight: what the curl callbacks see. */
@@ -119,7 +120,12 @@ static CURL *handle_take(struct s3_http *h)
 
 static void handle_put(struct s3_http *h, CURL *c)
 {
+	long conns = 0;
+
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
 	pthread_mutex_lock(&h->lock);
+	h->stats.requests++;
+	h->stats.connects += (uint64_t)(conns > 0 ? conns : 0);
 	if (h->npool < h->pool_max) {
 		h->pool[h->npool++] = c;
 		c = NULL;
@@ -430,6 +436,13 @@ out:
 		handle_put(h, c);
 	curl_slist_free_all(hdrs);
 	return rc;
+}
+
+void s3_http_stats(struct s3_http *h, struct s3_http_stats *out)
+{
+	pthread_mutex_lock(&h->lock);
+	*out = h->stats;
+	pthread_mutex_unlock(&h->lock);
 }
 
 const char *s3_http_resp_header(const struct s3_http_resp *resp,

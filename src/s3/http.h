@@ -98,6 +98,13 @@ struct s3_http_resp {
 int s3_http_do(struct s3_http *h, const struct s3_http_req *req,
 	       struct s3_http_resp *resp);
 
+/* Requests sent and new connections opened so far (keep-alive shows as
+ * connects staying small). */
+struct s3_http_stats {
+	uint64_t requests, connects;
+};
+void s3_http_stats(struct s3_http *h, struct s3_http_stats *out);
+
 /* Value of response header name (any case), or NULL. Valid as resp. */
 const char *s3_http_resp_header(const struct s3_http_resp *resp,
 				const char *name);

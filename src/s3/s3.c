@@ -125,6 +125,11 @@ const char *s3_client_bucket(const struct s3_client *c)
 	return c->bucket;
 }
 
+void s3_client_stats(struct s3_client *c, struct s3_http_stats *out)
+{
+	s3_http_stats(c->http, out);
+}
+
 int s3_client_url(const struct s3_client *c, const char *key,
 		  const struct sigv4_pair *query, size_t nquery, char **url,
 		  char **host)

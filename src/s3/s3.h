@@ -48,6 +48,7 @@ int s3_client_new(const struct s3_client_opts *o, struct s3_client **out,
 		  char *why, size_t whylen);
 void s3_client_free(struct s3_client *c);
 const char *s3_client_bucket(const struct s3_client *c);
+void s3_client_stats(struct s3_client *c, struct s3_http_stats *out);
 
 /*
  * The URL and Host header a request for key (NULL: the bucket) with the

@@ -678,9 +678,35 @@ static void test_rate(struct store *s)
 			      sizeof(why)) != 0;
 	t = now_s() - t0;
 	CHECK_EQ_INT(fails, 0);
-	printf("small objects: 200 in %.2f s = %.0f PUT/s (one thread)\n", t,
-	       200 / t);
+	printf("small objects: 200 in %.2f s = %.0f ships/s (one thread, "
+	       "from the store)\n", t, 200 / t);
 	remote_free(r);
+}
+
+/* Bare PutObject over one keep-alive connection. */
+static void test_keepalive(struct s3_client *c)
+{
+	struct s3_http_stats st0, st1;
+	struct s3_body b = { "small", 5, NULL, NULL, NULL };
+	char why[256], key[32];
+	double t0, t;
+	int i, fails = 0;
+
+	s3_client_stats(c, &st0);
+	t0 = now_s();
+	for (i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "ka/%03d", i);
+		fails += s3_put_object(c, key, NULL, 0, &b, NULL, why,
+				       sizeof(why)) != 0;
+	}
+	t = now_s() - t0;
+	s3_client_stats(c, &st1);
+	CHECK_EQ_INT(fails, 0);
+	CHECK_EQ_INT(st1.requests - st0.requests, 300);
+	CHECK(st1.connects - st0.connects <= 1);
+	printf("PutObject: 300 in %.2f s = %.0f PUT/s over %llu new "
+	       "connection(s)\n", t, 300 / t,
+	       (unsigned long long)(st1.connects - st0.connects));
 }
 
 /* The AWS CLI, as an independent client, sees what we wrote. */
@@ -742,6 +768,7 @@ static int tests(void)
 	test_refusals(s);
 	test_https_vhost(s, c);
 	test_rate(s);
+	test_keepalive(c);
 	test_multipart(s, c);
 	test_aws_cli();
 	store_close(s);
