@@ -541,7 +541,7 @@ static enum repl_outcome ship_version(struct repl_dest *d,
 	memset(&o, 0, sizeof(o));
 	rc = store_expose(s, j->oid, j->vseq);
 	if (!rc)
-		rc = store_version_by_id(s, j->oid, j->vid, &o.v);
+		rc = store_version_get(s, j->oid, j->vseq, &o.v);
 	if (!rc && !j->delete_marker)
 		rc = store_xattrs_get(s, j->oid, j->vseq, &xa, &nxa);
 	if (rc == -ENOENT)

@@ -233,6 +233,26 @@ int store_version_by_id(struct store *s, uint64_t oid, const char *vid,
 	return rc;
 }
 
+int store_version_get(struct store *s, uint64_t oid, uint64_t vseq,
+		      struct store_vinfo *out)
+{
+	MDB_txn *txn;
+	struct obj o;
+	struct vrec v;
+	int rc;
+
+	rc = store_rtxn(s, &txn);
+	if (rc)
+		return rc;
+	rc = obj_get(s, txn, oid, &o);
+	if (!rc)
+		rc = vrec_get(s, txn, oid, vseq, &v);
+	if (!rc)
+		vinfo_fill(oid, vseq, o.type, &v, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Expose and digest */
 

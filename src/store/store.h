@@ -341,6 +341,10 @@ typedef int (*store_version_fn)(void *arg, const struct store_vinfo *v);
 int store_versions(struct store *s, uint64_t oid, store_version_fn fn,
 		   void *arg);
 
+/* One version by its vseq, in O(log n); -ENOENT if there is none. */
+int store_version_get(struct store *s, uint64_t oid, uint64_t vseq,
+		      struct store_vinfo *out);
+
 /* One version by its id string; -ENOENT if the key has no such version. */
 int store_version_by_id(struct store *s, uint64_t oid, const char *vid,
 			struct store_vinfo *out);

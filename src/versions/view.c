@@ -43,23 +43,6 @@ static void child_of_entry(const struct store_entry *e,
 	out->type = e->type;
 }
 
-struct find_vseq {
-	uint64_t vseq;
-	struct store_vinfo *out;
-	bool found;
-};
-
-static int find_vseq_cb(void *arg, const struct store_vinfo *v)
-{
-	struct find_vseq *f = arg;
-
-	if (v->vseq != f->vseq)
-		return 0;
-	*f->out = *v;
-	f->found = true;
-	return 1;
-}
-
 int versions_lookup(struct store *s, const struct versions_node *dir,
 		    const char *name, struct versions_node *out)
 {
@@ -230,7 +213,6 @@ int versions_list(struct store *s, const struct versions_node *dir,
 int versions_vinfo(struct store *s, uint64_t oid, uint64_t vseq,
 		   struct store_vinfo *out)
 {
-	struct find_vseq f = { .vseq = vseq, .out = out };
 	struct store_entry e;
 	int rc;
 
@@ -243,8 +225,5 @@ int versions_vinfo(struct store *s, uint64_t oid, uint64_t vseq,
 		*out = e.head;
 		return 0;
 	}
-	rc = store_versions(s, oid, find_vseq_cb, &f);
-	if (rc < 0)
-		return rc;
-	return f.found ? 0 : -ENOENT;
+	return store_version_get(s, oid, vseq, out);
 }
