@@ -198,6 +198,13 @@ char *cli_rules_default(const char *store, int *err);
  */
 int cli_ctl(const char *store, const char *request);
 
+/* The same, keeping the answer: *answer is malloc'ed, NUL-terminated,
+ * set whenever the return is >= 0. */
+int cli_ctl_ask(const char *store, const char *request, char **answer);
+
+/* Drop the trailing newlines of an answer, to quote it in one line. */
+void cli_ctl_trim(char *answer);
+
 /*
  * A progress display on stderr for a backlog that drains: a bar redrawn
  * in place when stderr is a terminal, nothing until the end otherwise.
@@ -206,6 +213,7 @@ struct cli_progress {
 	const char *what;	/* "resync", "replicate" */
 	bool tty;
 	uint64_t total;		/* largest done + left seen */
+	uint64_t done;		/* last done seen */
 	int64_t last_ns;	/* last redraw */
 };
 
@@ -213,6 +221,26 @@ void cli_progress_init(struct cli_progress *p, const char *what);
 /* Safe to call often: redraws at most 10 times a second. */
 void cli_progress_update(struct cli_progress *p, uint64_t done,
 			 uint64_t left);
+/* What `crrfs resync` asks for. */
+struct cli_resync {
+	const char *rule;	/* --rule ID, or NULL: every rule */
+	bool failed;		/* --failed: retry FAILED versions */
+};
+
+/*
+ * Replicate STORE without a mount (cli_drain.c): open it with its lock
+ * ("store 'X' is mounted: its daemon replicates it" when busy), start
+ * replication with rules (NULL: STORE/rules.ini), queue a resync when rs
+ * is not NULL, then drain the backlog with a progress display named what.
+ * Returns 0 when all was shipped, 1 when FAILED versions remain (said on
+ * stderr), -errno after printing the error.
+ */
+int cli_drain_offline(const char *store, const char *rules, const char *what,
+		      const struct cli_resync *rs);
+
+/* Say how many versions FAILED in one line; 1 if any, else 0. */
+int cli_failed_report(const char *what, const char *store, uint64_t failed);
+
 /* Clear the bar; print "WHAT: N versions shipped, F failed" on stdout. */
 void cli_progress_end(struct cli_progress *p, uint64_t done,
 		      uint64_t failed);

@@ -10,22 +10,45 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "repl/repl.h"
 
-int cli_ctl(const char *store, const char *request)
+int cli_ctl_ask(const char *store, const char *request, char **answer)
 {
-	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	FILE *f;
 	int rc;
 
+	*answer = NULL;
+	f = open_memstream(answer, &len);
 	if (!f)
 		return -errno;
 	rc = repl_ctl_call(store, request, f);
-	fclose(f);
-	if (rc >= 0 && len)
-		fwrite(buf, 1, len, rc == 0 ? stdout : stderr);
-	free(buf);
+	if (fclose(f) && rc >= 0)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		free(*answer);
+		*answer = NULL;
+	}
+	return rc;
+}
+
+void cli_ctl_trim(char *answer)
+{
+	size_t n = strlen(answer);
+
+	while (n && (answer[n - 1] == '\n' || answer[n - 1] == '\r'))
+		answer[--n] = '\0';
+}
+
+int cli_ctl(const char *store, const char *request)
+{
+	char *answer = NULL;
+	int rc = cli_ctl_ask(store, request, &answer);
+
+	if (rc >= 0 && answer)
+		fputs(answer, rc == 0 ? stdout : stderr);
+	free(answer);
 	return rc;
 }

@@ -193,6 +193,7 @@ void cli_progress_update(struct cli_progress *p, uint64_t done,
 	uint64_t filled;
 	int64_t now = now_ns();
 
+	p->done = done;
 	if (done + left > p->total)
 		p->total = done + left;
 	if (!p->tty || (p->last_ns && now - p->last_ns < 100000000))

@@ -22,14 +22,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conf/rules.h"
 #include "util/log.h"
 
 static const char mount_usage[] =
-	"usage: crrfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTIONS]\n"
+	"usage: crrfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTIONS] "
+	"[--rules FILE]\n"
+	"       crrfs mount STORE --reload\n"
 	"\n"
 	"Mount the versioned store STORE (a directory, created on first use)\n"
-	"on MOUNTPOINT. Returns once the mount is up; the daemon logs to\n"
-	"syslog. Unmount with 'fusermount3 -u MOUNTPOINT'.\n"
+	"on MOUNTPOINT and replicate it as its rule file says. Returns once\n"
+	"the mount is up; the daemon logs to syslog. Unmount with\n"
+	"'fusermount3 -u MOUNTPOINT'. SIGHUP to the daemon, or --reload,\n"
+	"reads the rule file again (a bad file is refused, the old rules\n"
+	"stay).\n"
 	"\n"
 	"  -f, --foreground   stay in the foreground, log to stderr\n"
 	"  -d, --debug        libfuse debug output (implies -f)\n"
@@ -43,10 +49,16 @@ static const char mount_usage[] =
 	"      entry_timeout=S      kernel name cache (default 1.0)\n"
 	"      threads=N            at most N FUSE worker threads\n"
 	"      nocreate             fail if STORE does not exist\n"
-	"      ro                   read-only mount\n"
+	"      ro                   read-only mount (no replication)\n"
+	"      rules=FILE           as --rules\n"
+	"      workers=N            uploads in parallel per destination\n"
+	"                           (default 4)\n"
 	"      allow_other, allow_root, default_permissions, fsname=, subtype=\n"
 	"                           as for any FUSE filesystem\n"
-	"  --rules FILE       replication rules (not available in this version)\n"
+	"  --rules FILE       replication rules (default: STORE/rules.ini when\n"
+	"                     it exists); a bad file mounts nothing\n"
+	"  --reload           ask the daemon serving STORE (or a mount point)\n"
+	"                     to reload its rule file\n"
 	"  -h, --help         show this help\n";
 
 static const char helper_usage[] =
@@ -68,9 +80,12 @@ struct mount_ctx {
 	bool reported;
 };
 
-static void mount_say_error(const struct mount_ctx *c, int err)
+static void mount_say_error(const struct mount_ctx *c, int err,
+			    const char *msg)
 {
-	if (err == -EBUSY)
+	if (msg)
+		cli_err("cannot mount '%s': %s", c->store, msg);
+	else if (err == -EBUSY)
 		cli_err("cannot mount '%s': store is in use by another crrfs "
 			"process", c->store);
 	else
@@ -79,7 +94,7 @@ static void mount_say_error(const struct mount_ctx *c, int err)
 }
 
 /* Called by fs_run() once the mount is up (err 0) or has failed. */
-static void mount_ready(void *arg, int err)
+static void mount_ready(void *arg, int err, const char *msg)
 {
 	struct mount_ctx *c = arg;
 	int null;
@@ -88,7 +103,7 @@ static void mount_ready(void *arg, int err)
 		return;
 	c->reported = true;
 	if (err)
-		mount_say_error(c, err);
+		mount_say_error(c, err, msg);
 	if (c->fd < 0)
 		return;
 	/* The parent exits when it reads this; nothing to do if it is
@@ -116,7 +131,7 @@ static int mount_serve(struct cli_mount_opts *m, struct mount_ctx *c)
 
 	/* fs_run promises ready; report anyway if it failed before. */
 	if (!c->reported)
-		mount_ready(c, rc ? rc : -EIO);
+		mount_ready(c, rc ? rc : -EIO, NULL);
 	return rc ? CLI_FAIL : CLI_OK;
 }
 
@@ -183,37 +198,12 @@ static int mount_daemon(struct cli_mount_opts *m, struct mount_ctx *c)
 /* Is path the mount point of a FUSE mount already? From mountinfo. */
 static bool mount_is_fuse_mounted(const char *path)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, *p;
-	size_t cap = 0;
-	bool found = false;
+	char *type = NULL, *src = NULL;
+	bool found = cli_mountinfo_find(path, &type, &src) == 1 &&
+		     !strncmp(type, "fuse", 4);
 
-	if (!f)
-		return false;
-	while (!found && getline(&line, &cap, f) > 0) {
-		char mnt[4096], type[256], *dst = mnt;
-
-		/* id parent maj:min root MOUNTPOINT opts ... - TYPE ... */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		p = strstr(line, " - ");
-		if (!p || sscanf(p + 3, "%255s", type) != 1)
-			continue;
-		/* Undo the octal escapes of spaces and such (\040). */
-		for (char *s = mnt; *s; s++) {
-			if (s[0] == '\\' && s[1] && s[2] && s[3]) {
-				*dst++ = (char)((s[1] - '0') << 6 |
-						(s[2] - '0') << 3 | (s[3] - '0'));
-				s += 3;
-			} else {
-				*dst++ = *s;
-			}
-		}
-		*dst = '\0';
-		found = !strcmp(mnt, path) && !strncmp(type, "fuse", 4);
-	}
-	free(line);
-	fclose(f);
+	free(type);
+	free(src);
 	return found;
 }
 
@@ -263,16 +253,57 @@ static int mount_paths(const char *store, const char *mnt, char **store_abs,
 	return CLI_OK;
 }
 
+/*
+ * Check the rule file here, before any fork, so a bad one is refused on
+ * the caller's terminal with its line and nothing is mounted. *abs gets
+ * its absolute path for the daemon (which runs in /), or NULL.
+ */
+static int mount_rules(const struct cli_mount_opts *m, const char *store_abs,
+		       char **abs)
+{
+	struct rules *r = NULL;
+	char err[1024], *path;
+	int e = 0;
+
+	*abs = NULL;
+	if (m->fs.read_only)
+		return CLI_OK;	/* a read-only mount ships nothing */
+	path = m->rules ? strdup(m->rules) : cli_rules_default(store_abs, &e);
+	if (!path) {
+		if (!m->rules && !e)
+			return CLI_OK;	/* no rules: replicas still come in */
+		cli_err("cannot load rule file '%s/rules.ini': %s", store_abs,
+			strerror(e ? -e : ENOMEM));
+		return CLI_FAIL;
+	}
+	if (rules_load(path, store_abs, &r, err, sizeof(err)) < 0) {
+		cli_err("%s", err);
+		free(path);
+		return CLI_FAIL;
+	}
+	rules_free(r);
+	*abs = realpath(path, NULL);
+	if (!*abs)
+		cli_err("cannot load rule file '%s': %s", path,
+			strerror(errno));
+	free(path);
+	return *abs ? CLI_OK : CLI_FAIL;
+}
+
 static int mount_start(struct cli_mount_opts *m, const char *store,
 		       const char *mnt, bool foreground, bool fake)
 {
-	char *store_abs = NULL, *mnt_abs = NULL;
+	char *store_abs = NULL, *mnt_abs = NULL, *rules_abs = NULL;
 	struct mount_ctx c = { .fd = -1 };
 	int rc;
 
 	rc = mount_paths(store, mnt, &store_abs, &mnt_abs);
 	if (rc != CLI_OK)
 		goto out;
+	rc = mount_rules(m, store_abs, &rules_abs);
+	if (rc != CLI_OK)
+		goto out;
+	m->fs.rules_path = rules_abs;
 	if (cli_mount_opts_finish(m, store_abs, mnt_abs) < 0) {
 		cli_err("cannot mount '%s': %s", store, strerror(ENOMEM));
 		rc = CLI_FAIL;
@@ -289,9 +320,38 @@ static int mount_start(struct cli_mount_opts *m, const char *store,
 		rc = mount_daemon(m, &c);
 	}
 out:
+	m->fs.rules_path = NULL;
+	free(rules_abs);
 	free(store_abs);
 	free(mnt_abs);
 	return rc;
+}
+
+/* `crrfs mount STORE --reload`: the daemon re-reads its rule file. */
+static int mount_reload(const char *arg)
+{
+	char *store = NULL, *answer = NULL;
+	int rc;
+
+	if (cli_store_of(arg, &store) < 0)
+		return CLI_FAIL;
+	rc = cli_ctl_ask(store, "reload", &answer);
+	if (answer)
+		cli_ctl_trim(answer);
+	if (rc == 0)
+		printf("rules of '%s' reloaded\n", arg);
+	else if (rc > 0)
+		cli_err("%s (the old rules stay)", answer);
+	else if (rc == -ENOENT || rc == -ECONNREFUSED)
+		cli_err("cannot reload the rules of '%s': no crrfs daemon "
+			"replicates it (not mounted, or mounted read-only)",
+			arg);
+	else if (rc < 0)
+		cli_err("cannot reload the rules of '%s': %s", arg,
+			strerror(-rc));
+	free(answer);
+	free(store);
+	return rc == 0 ? CLI_OK : CLI_FAIL;
 }
 
 int cmd_mount(int argc, char **argv)
@@ -300,11 +360,12 @@ int cmd_mount(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "rules", required_argument, NULL, 'r' },
+		{ "reload", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli_mount_opts m;
-	bool foreground = false;
+	bool foreground = false, reload = false;
 	int c, rc = CLI_USAGE;
 
 	cli_mount_opts_init(&m);
@@ -323,10 +384,16 @@ int cmd_mount(int argc, char **argv)
 				goto out;
 			break;
 		case 'r':
-			cli_err("cannot use rules file '%s': replication rules "
-				"are not supported by this version of crrfs",
-				optarg);
-			goto out;
+			free(m.rules);
+			m.rules = strdup(optarg);
+			if (!m.rules) {
+				rc = CLI_FAIL;
+				goto out;
+			}
+			break;
+		case 'R':
+			reload = true;
+			break;
 		case 'h':
 			fputs(mount_usage, stdout);
 			rc = CLI_OK;
@@ -335,6 +402,15 @@ int cmd_mount(int argc, char **argv)
 			rc = cli_bad_option("mount", c, argv);
 			goto out;
 		}
+	}
+	if (reload) {
+		/* The daemon re-reads the file it was started with. */
+		if (argc - optind != 1 || m.rules || m.pass || foreground)
+			rc = cli_usage("mount", "--reload takes only STORE (or "
+				       "its mount point)");
+		else
+			rc = mount_reload(argv[optind]);
+		goto out;
 	}
 	if (argc - optind != 2) {
 		rc = cli_usage("mount", "expected STORE and MOUNTPOINT");

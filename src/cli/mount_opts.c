@@ -40,6 +40,8 @@ static const struct opt_def opt_table[] = {
 	{ "nocreate", false, OPT_OURS },
 	{ "ro", false, OPT_OURS },
 	{ "rw", false, OPT_OURS },
+	{ "rules=", true, OPT_OURS },
+	{ "workers=", true, OPT_OURS },
 	{ "allow_other", false, OPT_PASS },
 	{ "allow_root", false, OPT_PASS },
 	{ "default_permissions", false, OPT_PASS },
@@ -84,7 +86,8 @@ void cli_mount_opts_release(struct cli_mount_opts *m)
 {
 	free(m->pass);
 	free(m->fuse);
-	m->pass = m->fuse = NULL;
+	free(m->rules);
+	m->pass = m->fuse = m->rules = NULL;
 	m->fs.fuse_opts = NULL;
 }
 
@@ -135,6 +138,20 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+static int opt_rules(struct cli_mount_opts *m, const char *val)
+{
+	char *copy;
+
+	if (!*val)
+		return -EINVAL;
+	copy = strdup(val);
+	if (!copy)
+		return -ENOMEM;
+	free(m->rules);
+	m->rules = copy;
+	return 0;
+}
+
 /* One option of ours; opt is NUL-terminated, val points after '='. */
 static int opt_ours(struct cli_mount_opts *m, const char *opt)
 {
@@ -166,6 +183,10 @@ static int opt_ours(struct cli_mount_opts *m, const char *opt)
 		return parse_seconds(val, &o->entry_timeout);
 	else if (!strncmp(opt, "threads=", 8))
 		return parse_uint(val, 1, 1024, &o->max_threads);
+	else if (!strncmp(opt, "workers=", 8))
+		return parse_uint(val, 1, 256, &o->repl_workers);
+	else if (!strncmp(opt, "rules=", 6))
+		return opt_rules(m, val);
 	return 0;
 }
 

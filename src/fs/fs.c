@@ -1,7 +1,7 @@
 /*
- * fs.c - fs_run(): open the store, mount it with libfuse's low-level API,
- * serve requests on a pool of threads until unmounted or signalled, then
- * close the store cleanly.
+ * fs.c - fs_run(): open the store and its replication, mount it with
+ * libfuse's low-level API, serve requests on a pool of threads until
+ * unmounted or signalled, then close both cleanly.
  *
  * Design: the kernel's caches are used where they are correct. Attribute
  * and entry timeouts come from the options (1 s by default); negative
@@ -102,11 +102,13 @@ int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 	struct fuse_lowlevel_ops ops;
 	struct fs fs;
 	bool table = false, signals = false, mounted = false;
+	char why[1024] = "";
 	int rc;
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&ops, 0, sizeof(ops));
 	pthread_mutex_init(&fs.hlock, NULL);
+	fs.hup_pipe[0] = fs.hup_pipe[1] = -1;
 	fs.o = o;
 	fs.attr_timeout = o->attr_timeout < 0 ? 1.0 : o->attr_timeout;
 	fs.entry_timeout = o->entry_timeout < 0 ? 1.0 : o->entry_timeout;
@@ -120,6 +122,10 @@ int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 	if (rc)
 		goto out;
 	rc = fs_open_store(&fs, o);
+	if (rc)
+		goto out;
+	/* Before mounting: a refused destination mounts nothing. */
+	rc = fs_repl_open(&fs, why, sizeof(why));
 	if (rc)
 		goto out;
 	rc = node_table_init(&fs.nt);
@@ -144,13 +150,16 @@ int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 		goto out;
 	}
 	mounted = true;
+	rc = fs_repl_start(&fs);
+	if (rc)
+		goto out;
 	if (ready)
-		ready(arg, 0);
+		ready(arg, 0, NULL);
 	ready = NULL;
 	rc = fs_serve(&fs, o);
 out:
 	if (ready)
-		ready(arg, rc ? rc : -EIO);
+		ready(arg, rc ? rc : -EIO, why[0] ? why : NULL);
 	if (mounted)
 		fuse_session_unmount(fs.se);
 	if (signals)
@@ -161,6 +170,8 @@ out:
 		fs_release_all(&fs);
 		node_table_release(&fs.nt);
 	}
+	/* After the last seal, so its version is queued too. */
+	fs_repl_stop(&fs);
 	store_close(fs.st);
 	pthread_mutex_destroy(&fs.hlock);
 	fuse_opt_free_args(&args);

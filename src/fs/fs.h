@@ -26,18 +26,30 @@ struct fs_opts {
 	unsigned sync_interval_ms;	/* 0 = default */
 	unsigned amend_window_ms;	/* 0 = default */
 	unsigned max_threads;		/* 0 = default */
+	const char *rules_path;		/* replication rules, already checked
+					 * by the caller (absolute: the daemon
+					 * runs in /), or NULL: STORE/rules.ini
+					 * if it exists. Not copied. A
+					 * read-only mount runs no
+					 * replication. */
+	unsigned repl_workers;		/* per destination; 0 = default */
 };
 
 /*
  * Called once: with err 0 when the mount is up and serving, or with the
- * -errno that stopped it before that (a message has been logged).
+ * -errno that stopped it before that. msg is then the one-line reason
+ * when fs_run has one the caller should print (replication refused to
+ * start: "destination 'eu': bucket 'b' has versioning Suspended"), or
+ * NULL when a message has been logged already.
  */
-typedef void (*fs_ready_fn)(void *arg, int err);
+typedef void (*fs_ready_fn)(void *arg, int err, const char *msg);
 
 /*
- * Open the store, mount it, call ready, serve until unmounted (or
- * SIGINT/SIGTERM/SIGHUP), then close the store cleanly.
- * Returns 0 or -errno.
+ * Open the store, start replication (unless read-only), mount it, call
+ * ready, serve until unmounted (or SIGINT/SIGTERM), then stop
+ * replication (its backlog stays queued in the store) and close the
+ * store cleanly. SIGHUP reloads the rule file instead of unmounting; the
+ * result is logged. Returns 0 or -errno.
  */
 int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg);
 

@@ -17,8 +17,14 @@
 #include "store/store.h"
 #include "versions/versions.h"
 
+struct repl;
+
 struct fs {
 	struct store *st;
+	struct repl *repl;		/* NULL on a read-only mount */
+	int hup_pipe[2];		/* SIGHUP -> the reload thread */
+	pthread_t hup_thread;
+	bool hup_running;
 	struct fuse_session *se;
 	const struct fs_opts *o;
 	double attr_timeout;
@@ -98,6 +104,16 @@ void fs_inval_oid(struct fs *fs, uint64_t oid);
 
 /* Check a name for create/mkdir/rename targets in live folder dir. */
 int fs_check_new_name(struct node *dir, const char *name);
+
+/*
+ * Replication in the mount's life (fs_repl.c): open it after the store
+ * (err gets the reason it refused), start it once the mount serves (with
+ * its control socket and the SIGHUP reload thread), stop it before the
+ * store closes. fs_repl_stop is safe after a failed or missing open.
+ */
+int fs_repl_open(struct fs *fs, char *err, size_t errlen);
+int fs_repl_start(struct fs *fs);
+void fs_repl_stop(struct fs *fs);
 
 /* Handler tables, one per file. */
 void fs_ops_entry(struct fuse_lowlevel_ops *ops);
