@@ -12,16 +12,21 @@
  * computed names (version-id, sha256) are left out on purpose: cp -a and
  * rsync -X copy every listed name and would fail on read-only ones, and
  * listing would expose versions (ending their amend window) and hash
- * whole files just because someone ran getfattr -d.
+ * whole files just because someone ran getfattr -d. The replication
+ * names are computed the same way, from repl's records in the store, so a
+ * read-only mount of a replica still says REPLICA.
  */
 #include "versions/versions.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
 
+#include "repl/repl.h"
 #include "util/vid.h"
 
 #define CRRFS_PREFIX "user.crrfs."
@@ -38,7 +43,10 @@ enum xname {
 	XN_DELETED,
 	XN_RESTORE,
 	XN_TAG,
-	XN_REPLICATION,		/* later issue: read-only, absent for now */
+	XN_REPL_STATUS,		/* replication-status[.DEST] */
+	XN_PENDING_OPS,		/* the backlog, on the mount root */
+	XN_PENDING_BYTES,
+	XN_OLDEST_PENDING,
 	XN_UNKNOWN_CRRFS,
 	XN_SECURITY,
 	XN_OTHER_NS,		/* system.*, trusted.* */
@@ -55,10 +63,10 @@ static enum xname xname_of(const char *name)
 		{ "delete-marker", XN_DELETE_MARKER },
 		{ "deleted", XN_DELETED },
 		{ "restore", XN_RESTORE },
-		{ "replication-status", XN_REPLICATION },
-		{ "pending-ops", XN_REPLICATION },
-		{ "pending-bytes", XN_REPLICATION },
-		{ "oldest-pending", XN_REPLICATION },
+		{ "replication-status", XN_REPL_STATUS },
+		{ "pending-ops", XN_PENDING_OPS },
+		{ "pending-bytes", XN_PENDING_BYTES },
+		{ "oldest-pending", XN_OLDEST_PENDING },
 	};
 	const char *rest;
 	size_t i;
@@ -73,7 +81,7 @@ static enum xname xname_of(const char *name)
 	if (!strncmp(rest, "tag.", 4))
 		return XN_TAG;
 	if (!strncmp(rest, "replication-status.", 19) && rest[19])
-		return XN_REPLICATION;
+		return XN_REPL_STATUS;
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (!strcmp(rest, fixed[i].suffix))
 			return fixed[i].x;
@@ -90,6 +98,21 @@ static int put_str(void *buf, size_t size, const char *s)
 	if (size)
 		memcpy(buf, s, len);
 	return (int)len;
+}
+
+/* "2026-11-22T04:25:12.123Z", or "" for 0 (nothing pending). */
+static void format_utc_ms(int64_t ns, char out[64])
+{
+	int64_t ms = ns / 1000000;
+	time_t sec = (time_t)(ms / 1000);
+	struct tm tm;
+
+	out[0] = '\0';
+	if (ns <= 0 || !gmtime_r(&sec, &tm))
+		return;
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 static bool is_virtual(const struct versions_node *vn)
@@ -198,6 +221,45 @@ static int get_deleted(struct store *s, const struct versions_node *vn,
 		       e.head.flags & STORE_V_DELETE_MARKER ? "1" : "0");
 }
 
+/* replication-status[.DEST] of the version a node shows (repl.c keeps
+ * it; a version no rule applied to has none: ENODATA). */
+static int get_repl_status(struct store *s, const struct versions_node *vn,
+			   const char *name, void *buf, size_t size)
+{
+	const char *dest = name + strlen(CRRFS_PREFIX "replication-status");
+	struct store_vinfo v;
+	int rc = target_vinfo(s, vn, &v);
+
+	if (rc < 0)
+		return rc;
+	rc = repl_version_status(s, v.oid, v.vseq, v.flags,
+				 *dest ? dest + 1 : NULL, buf, size);
+	return rc == -ENOENT ? -ENODATA : rc;
+}
+
+/* The backlog, on the mount root only. oldest-pending is the UTC
+ * creation time of the oldest version still to ship, empty when none. */
+static int get_backlog(struct store *s, const struct versions_node *vn,
+		       enum xname x, void *buf, size_t size)
+{
+	struct repl_backlog b;
+	char out[64];
+	int rc;
+
+	if (vn->kind != VERSIONS_LIVE || vn->oid != STORE_ROOT_OID)
+		return -ENODATA;
+	rc = repl_backlog_total(s, &b);
+	if (rc < 0)
+		return rc;
+	if (x == XN_PENDING_OPS)
+		snprintf(out, sizeof(out), "%" PRIu64, b.ops);
+	else if (x == XN_PENDING_BYTES)
+		snprintf(out, sizeof(out), "%" PRIu64, b.bytes);
+	else
+		format_utc_ms(b.oldest_ns, out);
+	return put_str(buf, size, out);
+}
+
 static int get_stored(struct store *s, const struct versions_node *vn,
 		      const char *name, void *buf, size_t size)
 {
@@ -224,6 +286,12 @@ int versions_getxattr(struct store *s, const struct versions_node *vn,
 		return is_marker(vn) ? put_str(buf, size, "1") : -ENODATA;
 	case XN_DELETED:
 		return get_deleted(s, vn, buf, size);
+	case XN_REPL_STATUS:
+		return get_repl_status(s, vn, name, buf, size);
+	case XN_PENDING_OPS:
+	case XN_PENDING_BYTES:
+	case XN_OLDEST_PENDING:
+		return get_backlog(s, vn, xname_of(name), buf, size);
 	case XN_SECURITY:
 		/* Not supported, rather than absent: ls -l asks every file
 		 * for security.selinux until it is told the filesystem has no
@@ -231,7 +299,7 @@ int versions_getxattr(struct store *s, const struct versions_node *vn,
 		 * FUSE round trip per file saved: half of a warm ls -l). */
 	case XN_OTHER_NS:
 		return -ENOTSUP;
-	default:	/* restore is write-only; replication comes later */
+	default:	/* restore is write-only */
 		return -ENODATA;
 	}
 }
@@ -337,7 +405,10 @@ int versions_setxattr(struct store *s, const struct versions_node *vn,
 	case XN_SHA256:
 	case XN_DELETE_MARKER:
 	case XN_DELETED:
-	case XN_REPLICATION:
+	case XN_REPL_STATUS:
+	case XN_PENDING_OPS:
+	case XN_PENDING_BYTES:
+	case XN_OLDEST_PENDING:
 		return -EPERM;
 	case XN_RESTORE:
 		return set_restore(s, vn, value, size, eff);
@@ -403,7 +474,10 @@ int versions_removexattr(struct store *s, const struct versions_node *vn,
 	case XN_VERSION_ID:
 	case XN_SHA256:
 	case XN_RESTORE:
-	case XN_REPLICATION:
+	case XN_REPL_STATUS:
+	case XN_PENDING_OPS:
+	case XN_PENDING_BYTES:
+	case XN_OLDEST_PENDING:
 		return -EPERM;
 	case XN_DELETE_MARKER:
 		return remove_marker(s, vn, eff);
