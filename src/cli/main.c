@@ -23,12 +23,12 @@ static const struct command commands[] = {
 	{ "versions", cmd_versions, "list the versions of a file" },
 	{ "restore", cmd_restore, "restore or undelete a file" },
 	{ "fsck", cmd_fsck, "check (and repair) a store" },
-	{ "status", NULL, "replication backlog and lag" },
-	{ "resync", NULL, "replicate existing or failed versions" },
+	{ "status", cmd_status, "replication backlog and lag" },
+	{ "resync", cmd_resync, "replicate existing or failed versions" },
 	{ "verify", NULL, "compare a store with its replica" },
 	{ "rules", cmd_rules, "check a replication rules file" },
 	{ "explain", cmd_explain, "say which rule matches a key" },
-	{ "replicate", NULL, "run replication" },
+	{ "replicate", cmd_replicate, "ship the backlog without mounting" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
 		if (strcmp(name, commands[i].name))
 			continue;
 		if (!commands[i].run) {
-			cli_err("'%s' needs replication, which this version "
-				"does not have yet", name);
+			cli_err("'%s' is not available in this version of "
+				"crrfs", name);
 			return CLI_FAIL;
 		}
 		return commands[i].run(argc - 1, argv + 1);

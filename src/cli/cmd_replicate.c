@@ -1,0 +1,59 @@
+/*
+ * cmd_replicate.c - `crrfs replicate STORE [--rules FILE]`: ship the
+ * replication backlog of a store that is not mounted, and take in the
+ * replicas other stores left in STORE/inbox, then exit: for cron and
+ * systemd timers (packaging/crrfs-replicate@.service).
+ *
+ * Design: all the work is cli_drain_offline(), shared with an unmounted
+ * `crrfs resync`. The exit status is what a timer needs: 0 when nothing
+ * is left, 1 when FAILED versions remain (or the store is mounted, whose
+ * daemon replicates it already).
+ */
+#include "cli.h"
+
+#include <getopt.h>
+
+#include "util/log.h"
+
+static const char replicate_usage[] =
+	"usage: crrfs replicate STORE [--rules FILE]\n"
+	"\n"
+	"Ship the replication backlog of STORE without mounting it, and\n"
+	"apply the replicas waiting in STORE/inbox, then exit. Exit status 0\n"
+	"when everything was shipped, 1 when versions FAILED (their number is\n"
+	"printed; 'crrfs status' says why) or STORE is mounted. Progress is\n"
+	"shown on stderr when it is a terminal.\n"
+	"\n"
+	"  --rules FILE  the rule file (default: STORE/rules.ini)\n"
+	"  -h, --help    show this help\n";
+
+int cmd_replicate(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "rules", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rules = NULL;
+	int c, rc;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			rules = optarg;
+			break;
+		case 'h':
+			fputs(replicate_usage, stdout);
+			return CLI_OK;
+		default:
+			return cli_bad_option("replicate", c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("replicate", "expected one STORE");
+	log_setup("crrfs", 0, LOG_LVL_WARN);
+	rc = cli_drain_offline(argv[optind], rules, "replicate", NULL);
+	return rc == 0 ? CLI_OK : CLI_FAIL;
+}
