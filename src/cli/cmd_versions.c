@@ -56,6 +56,8 @@ out:
 
 struct versions_acc {
 	struct cli_version *v;
+	uint64_t *vseq;		/* of each v, to hash it afterwards */
+	bool *want_sha;		/* a data version of a regular file */
 	size_t n, cap;
 };
 
@@ -67,12 +69,27 @@ static int versions_collect(void *arg, const struct store_vinfo *si)
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? a->cap * 2 : 16;
 
+		uint64_t *vs;
+		bool *ws;
+
 		v = realloc(a->v, cap * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		a->v = v;
+		vs = realloc(a->vseq, cap * sizeof(*vs));
+		if (!vs)
+			return -ENOMEM;
+		a->vseq = vs;
+		ws = realloc(a->want_sha, cap * sizeof(*ws));
+		if (!ws)
+			return -ENOMEM;
+		a->want_sha = ws;
 		a->cap = cap;
 	}
+	a->vseq[a->n] = si->vseq;
+	a->want_sha[a->n] = si->type == STORE_T_FILE &&
+			    !(si->flags & STORE_V_DELETE_MARKER) &&
+			    !(si->flags & STORE_V_HAS_SHA);
 	v = &a->v[a->n++];
 	memset(v, 0, sizeof(*v));
 	memcpy(v->vid, si->vid, sizeof(v->vid));
@@ -83,6 +100,30 @@ static int versions_collect(void *arg, const struct store_vinfo *si)
 		v->has_sha = true;
 		for (int i = 0; i < 32; i++)
 			snprintf(v->sha256 + 2 * i, 3, "%02x", si->sha256[i]);
+	}
+	return 0;
+}
+
+/*
+ * Digests not computed yet are computed now (the store is read-only:
+ * nothing is kept), so the output is the same as through the mount,
+ * where reading user.crrfs.sha256 computes it.
+ */
+static int versions_hash(struct store *s, uint64_t oid,
+			 struct versions_acc *a)
+{
+	uint8_t sum[32];
+	int rc;
+
+	for (size_t i = 0; i < a->n; i++) {
+		if (!a->want_sha[i])
+			continue;
+		rc = store_sha256(s, oid, a->vseq[i], sum);
+		if (rc < 0)
+			return rc;
+		a->v[i].has_sha = true;
+		for (int j = 0; j < 32; j++)
+			snprintf(a->v[i].sha256 + 2 * j, 3, "%02x", sum[j]);
 	}
 	return 0;
 }
@@ -143,6 +184,8 @@ static int versions_store(const char *path, const char *key, bool json)
 	rc = versions_lookup(s, key, &e);
 	if (!rc)
 		rc = store_versions(s, e.oid, versions_collect, &a);
+	if (!rc)
+		rc = versions_hash(s, e.oid, &a);
 	if (rc < 0) {
 		cli_versions_err("list versions of", key, rc);
 		rc = CLI_FAIL;
@@ -154,6 +197,8 @@ static int versions_store(const char *path, const char *key, bool json)
 	rc = CLI_OK;
 out:
 	free(a.v);
+	free(a.vseq);
+	free(a.want_sha);
 	store_close(s);
 	return rc;
 }
