@@ -57,7 +57,7 @@ out:
 struct versions_acc {
 	struct cli_version *v;
 	uint64_t *vseq;		/* of each v, to hash it afterwards */
-	bool *want_sha;		/* a data version of a regular file */
+	bool *want_sha;		/* a data version with no digest yet */
 	size_t n, cap;
 };
 
@@ -87,8 +87,7 @@ static int versions_collect(void *arg, const struct store_vinfo *si)
 		a->cap = cap;
 	}
 	a->vseq[a->n] = si->vseq;
-	a->want_sha[a->n] = si->type == STORE_T_FILE &&
-			    !(si->flags & STORE_V_DELETE_MARKER) &&
+	a->want_sha[a->n] = !(si->flags & STORE_V_DELETE_MARKER) &&
 			    !(si->flags & STORE_V_HAS_SHA);
 	v = &a->v[a->n++];
 	memset(v, 0, sizeof(*v));
