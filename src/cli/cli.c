@@ -48,7 +48,9 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 int cli_bad_option(const char *cmd, int c, char **argv)
 {
 	char opt[3] = { '-', (char)optopt, '\0' };
-	const char *name = optopt ? opt : argv[optind - 1];
+	const char *last = argv[optind - 1];
+	/* A long option has an optopt too: name it as it was typed. */
+	const char *name = optopt && strncmp(last, "--", 2) ? opt : last;
 
 	if (c == ':')
 		return cli_usage(cmd, "option '%s' needs a value", name);

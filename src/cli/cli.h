@@ -178,6 +178,9 @@ int cli_mountinfo_find(const char *mnt, char **type, char **source);
  */
 int cli_store_of(const char *arg, char **out);
 
+/* Is STORE a crrfs store? 0, or -errno after printing why not. */
+int cli_store_check(const char *path);
+
 /*
  * Open STORE read-only without its lock (safe while a daemon serves it,
  * as fsck without --repair). Prints the one-line error and returns

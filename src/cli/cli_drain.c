@@ -26,7 +26,11 @@ static void drain_progress(void *arg, uint64_t done, uint64_t left)
 static int drain_open(const char *store, struct store **s)
 {
 	struct store_opts so = { .path = store };
-	int rc = store_open(&so, s);
+	int rc = cli_store_check(store);
+
+	if (rc)
+		return rc;
+	rc = store_open(&so, s);
 
 	if (rc == -EBUSY)
 		cli_err("store '%s' is mounted: its daemon replicates it",

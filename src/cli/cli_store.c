@@ -127,24 +127,33 @@ out:
 	return rc;
 }
 
-int cli_store_open_ro(const char *path, struct store **out)
+int cli_store_check(const char *path)
 {
-	struct store_opts so = { .path = path,
-				 .flags = STORE_RDONLY | STORE_NOLOCK };
 	char *fmt = NULL;
 	int rc;
 
-	*out = NULL;
 	/* Say it in our words rather than the store's log line. */
 	if (asprintf(&fmt, "%s/format", path) < 0)
 		return -ENOMEM;
 	rc = access(fmt, F_OK) < 0 ? -errno : 0;
 	free(fmt);
-	if (rc) {
-		cli_err("cannot open store '%s': %s", path,
-			rc == -ENOENT ? "not a crrfs store" : strerror(-rc));
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		cli_err("cannot open store '%s': not a crrfs store", path);
+	else if (rc)
+		cli_err("cannot open store '%s': %s", path, strerror(-rc));
+	return rc;
+}
+
+int cli_store_open_ro(const char *path, struct store **out)
+{
+	struct store_opts so = { .path = path,
+				 .flags = STORE_RDONLY | STORE_NOLOCK };
+	int rc;
+
+	*out = NULL;
+	rc = cli_store_check(path);
+	if (rc)
 		return rc;
-	}
 	rc = store_open(&so, out);
 	if (rc < 0)
 		cli_err("cannot open store '%s': %s", path, strerror(-rc));

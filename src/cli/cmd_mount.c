@@ -370,6 +370,7 @@ int cmd_mount(int argc, char **argv)
 
 	cli_mount_opts_init(&m);
 	opterr = 0;
+	optind = 1;
 	while ((c = getopt_long(argc, argv, ":fdo:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
