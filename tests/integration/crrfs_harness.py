@@ -464,8 +464,9 @@ def need_root():
 
 
 def main():
-    """Run the calling module's unittest tests; print the closing line and
-    exit 0 (pass), 1 (fail) or 77 (skip: the machine lacks FUSE)."""
+    """Run the calling module's unittest tests (or those named on the
+    command line: `test_x.py TestClass.test_y`); print the closing line
+    and exit 0 (pass), 1 (fail) or 77 (skip: the machine lacks FUSE)."""
     if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
         print("skipped: no /dev/fuse or no fusermount3 on this machine")
         print("0 passed, 0 failed, 1 skipped")
@@ -483,8 +484,13 @@ def main():
     print("crrfs binary: %s, variant: %s%s" % (
         BIN, VARIANT, ", sanitizer: " + SANITIZER if SANITIZER else ""))
     sys.stdout.flush()
-    suite = unittest.defaultTestLoader.loadTestsFromModule(
-        sys.modules["__main__"])
+    # names on the command line (Class or Class.test_x) run only those
+    mod = sys.modules["__main__"]
+    names = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if names:
+        suite = unittest.defaultTestLoader.loadTestsFromNames(names, mod)
+    else:
+        suite = unittest.defaultTestLoader.loadTestsFromModule(mod)
     res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     wd.cancel()
     cleanup_all()

@@ -159,7 +159,9 @@ class S3Case(unittest.TestCase):
                 continue
             self.assertEqual(d["size"], s["size"], key)
             if "-" not in d["etag"]:
-                data = h.read_file(m.vp(key, e))
+                ep = m.vp(key, e)
+                data = (os.readlink(ep).encode() if os.path.islink(ep)
+                        else h.read_file(ep))
                 self.assertEqual(d["etag"], md5(data), key)
             if not meta:
                 continue
@@ -202,10 +204,12 @@ class TestS3Replication(S3Case):
         self.write(m, "docs/a.txt", b"three\n")
         os.setxattr(p, "user.crrfs.tag.project", b"beta")
         os.symlink("docs/a.txt", m.p("link"))
-        for k in ("docs/a.txt", "link"):
-            self.wait_key(m, k)
+        self.wait_key(m, "docs/a.txt")
         h.wait_status(m.p("docs"), "COMPLETED")
-        listing = RGW.by_key(b)
+        # a symlink has no user.* xattrs (the kernel allows them only on
+        # files and directories): wait for it in the bucket instead
+        listing = h.wait_for(lambda: (lambda d: "link" in d and d)(
+            RGW.by_key(b)), "the symlink in the bucket")
         for k in ("docs/a.txt", "link", "docs/"):
             self.assertIn(k, listing, sorted(listing))
         for k in ("docs/a.txt", "link"):
@@ -267,7 +271,7 @@ class TestS3Replication(S3Case):
         left open; the bytes are exact."""
         b = self.bucket()
         m = self.mount(rules=self.rules(b))
-        size = (24 if SMALL else 110) * MiB
+        size = 110 * MiB	# multipart from 64 MiB
         data = os.urandom(size)
         t0 = time.monotonic()
         p = self.write(m, "big.bin", data)
@@ -329,7 +333,7 @@ class TestS3Replication(S3Case):
         m = self.mount(rules=r, expect_errors=True)
         log = RGW.log_path()
         off = os.path.getsize(log)
-        size = (32 if SMALL else 128) * MiB
+        size = (80 if SMALL else 128) * MiB
         data = os.urandom(size)
         p = self.write(m, "big.bin", data)
         parts = re.compile(r'"PUT /%s/big\.bin\?[^"]*partNumber=' % b)
@@ -520,7 +524,8 @@ class TestS3Figures(S3Case):
                        % (len(lags), 1000 * lags[len(lags) // 2],
                           1000 * lags[-1]))
         listing = RGW.by_key(b, "lag/")
-        self.assertEqual(len(listing), len(lags))
+        self.assertEqual(len([k for k in listing if not k.endswith("/")]),
+                         len(lags))
 
 
 if __name__ == "__main__":
