@@ -49,13 +49,12 @@ static void hup_reload(struct fs *fs)
 			 "'%s' runs no replication", fs->o->store_path);
 		return;
 	}
+	/* repl_reload logs a success itself; a refusal is ours to say. */
+	err[0] = '\0';
 	rc = repl_reload(fs->repl, err, sizeof(err));
 	if (rc < 0)
 		log_error("SIGHUP: rules not reloaded, the old ones stay: %s",
 			  err[0] ? err : strerror(-rc));
-	else
-		log_info("SIGHUP: rules of '%s' reloaded",
-			 fs->o->store_path);
 }
 
 static void *hup_main(void *arg)
