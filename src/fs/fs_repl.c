@@ -53,8 +53,8 @@ static void hup_reload(struct fs *fs)
 	err[0] = '\0';
 	rc = repl_reload(fs->repl, err, sizeof(err));
 	if (rc < 0)
-		log_error("SIGHUP: rules not reloaded, the old ones stay: %s",
-			  err[0] ? err : strerror(-rc));
+		log_warn("SIGHUP: rules not reloaded, the old ones stay: %s",
+			 err[0] ? err : strerror(-rc));
 }
 
 static void *hup_main(void *arg)
