@@ -834,7 +834,8 @@ class RGW:
 
     def aws(self, *args, **kw):
         """/usr/bin/aws s3api ARGS, which must succeed; parsed JSON (or
-        None when it printed nothing)."""
+        None when it printed nothing). Give values that may start with
+        '-' (RGW version ids do) as "--option=VALUE"."""
         rc, out, err = self.aws_raw(*args, **kw)
         if rc != 0:
             raise AssertionError("aws s3api %s failed (%d): %s"
@@ -860,7 +861,7 @@ class RGW:
         import xml.etree.ElementTree as ET
         args = ["list-object-versions", "--bucket", bucket]
         if prefix:
-            args += ["--prefix", prefix]
+            args += ["--prefix=" + prefix]
         rc, out, err = self.aws_raw(*args, debug=True)
         if rc != 0:
             raise AssertionError("aws s3api list-object-versions failed "
@@ -915,25 +916,25 @@ class RGW:
         return d
 
     def head(self, bucket, key, vid=None):
-        a = ["head-object", "--bucket", bucket, "--key", key]
+        a = ["head-object", "--bucket", bucket, "--key=" + key]
         if vid:
-            a += ["--version-id", vid]
+            a += ["--version-id=" + vid]
         return self.aws(*a)
 
     def get(self, bucket, key, vid=None):
         """The bytes of an object version."""
         with tempfile.NamedTemporaryFile(dir=self.dir) as t:
-            a = ["get-object", "--bucket", bucket, "--key", key]
+            a = ["get-object", "--bucket", bucket, "--key=" + key]
             if vid:
-                a += ["--version-id", vid]
+                a += ["--version-id=" + vid]
             self.aws(*(a + [t.name]))
             with open(t.name, "rb") as f:
                 return f.read()
 
     def tagging(self, bucket, key, vid=None):
-        a = ["get-object-tagging", "--bucket", bucket, "--key", key]
+        a = ["get-object-tagging", "--bucket", bucket, "--key=" + key]
         if vid:
-            a += ["--version-id", vid]
+            a += ["--version-id=" + vid]
         return {t["Key"]: t["Value"] for t in self.aws(*a)["TagSet"]}
 
     def uploads(self, bucket):
