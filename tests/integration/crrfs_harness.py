@@ -950,12 +950,16 @@ class RGW:
         return path
 
     def dest(self, name, bucket, creds, https=False, ca_file=None,
-             extra=""):
-        """A [destination NAME] section for bucket on this server."""
+             extra="", vhost=False):
+        """A [destination NAME] section for bucket on this server:
+        path-style, or virtual-hosted (BUCKET.localhost) with vhost."""
+        ep = self.https_endpoint if https else self.endpoint
+        if vhost:
+            ep = self.env["RGW_VHOST_ENDPOINT"]
         s = ("[destination %s]\ntype = s3\nendpoint = %s\nregion = %s\n"
-             "bucket = %s\npath_style = true\ncredentials = %s\n"
-             % (name, self.https_endpoint if https else self.endpoint,
-                self.region, bucket, creds))
+             "bucket = %s\npath_style = %s\ncredentials = %s\n"
+             % (name, ep, self.region, bucket,
+                "false" if vhost else "true", creds))
         if ca_file:
             s += "ca_file = %s\n" % ca_file
         return s + extra + "\n"

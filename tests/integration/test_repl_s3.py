@@ -88,9 +88,10 @@ class S3Case(unittest.TestCase):
         return RGW.make_bucket(name, versioning)
 
     def rules(self, bucket, dm=True, prefix=None, https=False, ca=None,
-              creds=None, name="rules.ini", tags=None, extra=""):
+              creds=None, name="rules.ini", tags=None, extra="",
+              vhost=False):
         text = (RGW.dest("s3", bucket, creds or self.creds, https=https,
-                         ca_file=ca)
+                         ca_file=ca, vhost=vhost)
                 + h.rule("all", "s3", dm=dm, prefix=prefix, tags=tags)
                 + extra)
         return h.write_rules(self.path(name), text)
@@ -390,6 +391,32 @@ class TestS3Replication(S3Case):
                          r"issuer|verif")
         print("\n  without ca_file: FAILED; crrfs status: %s"
               % json.dumps(st)[:400])
+
+    def test_virtual_hosted_and_filters(self):
+        """Virtual-hosted addressing (BUCKET.localhost); a prefix and a
+        tag filter on an S3 destination, with the AWS CLI's view."""
+        b = self.bucket()
+        m = self.mount(rules=self.rules(b, vhost=True, prefix="tax/",
+                                        tags={"class": "final"}, dm=False))
+        keep = self.write(m, "tax/2025.pdf", b"%PDF final")
+        os.setxattr(keep, "user.crrfs.tag.class", b"final")
+        draft = self.write(m, "tax/draft.pdf", b"%PDF draft")
+        other = self.write(m, "other/x", b"x")
+        os.setxattr(other, "user.crrfs.tag.class", b"final")
+        h.wait_status(keep, "COMPLETED")
+        self.assertIsNone(h.repl_status(draft))
+        self.assertIsNone(h.repl_status(other))
+        os.unlink(keep)		# delete markers are not shipped here
+        self.write(m, "tax/2025.pdf", b"%PDF final 2")
+        os.setxattr(keep, "user.crrfs.tag.class", b"final")
+        h.wait_status(keep, "COMPLETED")
+        listing = RGW.by_key(b)
+        self.assertEqual(sorted(k for k in listing if not k.endswith("/")),
+                         ["tax/2025.pdf"], listing)
+        self.assertEqual([e["marker"] for e in listing["tax/2025.pdf"]],
+                         [False, False])
+        self.assertEqual(RGW.get(b, "tax/2025.pdf"), b"%PDF final 2")
+        self.assertEqual(RGW.tagging(b, "tax/2025.pdf"), {"class": "final"})
 
     def test_wrong_credentials_then_resync_failed(self):
         """Wrong credentials: a refusal with a clear reason at mount; and
