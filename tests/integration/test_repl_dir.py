@@ -368,6 +368,34 @@ class TestDirReplication(ReplCase):
         self.assertEqual(len(src), 2, src)	# v2, v3: v1 purged, markers gone
         self.assertNotEqual(src, want)
 
+    def test_restore_commands(self):
+        """`crrfs restore PATH` of a deleted file undeletes it by removing
+        the delete marker (a version-specific delete: the destination
+        keeps the file deleted); `crrfs restore PATH --version ID` makes
+        a new version (SPEC section 3), which is replicated."""
+        dest = self.path("replica")
+        r = self.rules(h.dir_dest("dr", dest) + h.rule("all", "dr",
+                                                       dm=True))
+        m = self.mount(rules=r)
+        p = self.write(m, "r.txt", b"first\n")
+        v1 = h.xattr(p, "user.crrfs.version-id")
+        self.write(m, "r.txt", b"second\n")
+        os.unlink(p)
+        shipped = h.vids(self.wait_same(m, dest, "r.txt"))
+        self.assertTrue(shipped[-1][1])
+        rc, out, err = h.crrfs("restore", p)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(h.read_file(p), b"second\n")
+        rc, out, err = h.crrfs("restore", p, "--version", v1)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(h.read_file(p), b"first\n")
+        cur = h.xattr(p, "user.crrfs.version-id")
+        self.assertNotEqual(cur, v1)
+        h.wait_status(p, "COMPLETED")
+        # the marker the undelete removed is still there; the restore came
+        vs = self.wait_dest(dest, "r.txt", shipped + [(cur, False)])
+        self.assertEqual(vs[-1]["sha256"], vs[0]["sha256"])
+
     def test_rule_enabled_later_then_resync(self):
         """Versions made before a rule is enabled (SIGHUP reload) are not
         shipped until `crrfs resync`; --rule limits it to one rule."""
