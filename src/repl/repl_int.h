@@ -1,7 +1,8 @@
 /*
  * repl_int.h - what the files of src/repl/ share: the queue records
  * (queue.c), the rule snapshots the hook reads (hook.c), the per
- * destination dispatch state (worker.c) and struct repl itself (repl.c).
+ * destination dispatch state (worker.c, whose files share worker_int.h)
+ * and struct repl itself (repl.c).
  *
  * Lock order: repl.lock -> repl.wake_lock -> dest.lock. repl.rlock is a
  * leaf (held only to swap or take a reference on the rule snapshot). No
@@ -81,7 +82,7 @@ int repl_counts_get(struct store *s, const char *dest, struct repl_counts *c);
 int repl_queue_put(struct store_txn *t, const char *dest,
 		   const struct repl_job *j);
 
-/* How a job leaves the pending state (worker.c). */
+/* How a job leaves the pending state (ship.c, worker.c). */
 enum repl_outcome {
 	REPL_OUT_DONE,		/* COMPLETED: J gone, S = COMPLETED */
 	REPL_OUT_DROP,		/* the version is gone: J and S gone */
@@ -121,7 +122,7 @@ size_t repl_tags_need(const struct store_xattr *xa, size_t nxa);
 int repl_hook(void *arg, struct store_txn *t, const struct store_event *ev);
 void repl_post_commit(void *arg);
 
-/* ---- worker.c: one destination ---- */
+/* ---- worker.c: one destination (worker_int.h: its insides) ---- */
 
 struct repl_dest;
 
