@@ -55,17 +55,34 @@ static int fs_args(const struct fs_opts *o, struct fuse_args *args)
 	return rc ? -ENOMEM : 0;
 }
 
+/*
+ * -o ro makes the mount read-only, not the store: a replica store mounted
+ * to be looked at must go on taking in the replicas other stores ship to
+ * it, and its own backlog must go on shipping. Only a store we cannot
+ * write (read-only media, permissions) is opened read-only, and then no
+ * replication runs.
+ */
 static int fs_open_store(struct fs *fs, const struct fs_opts *o)
 {
 	struct store_opts so;
+	int rc;
 
 	memset(&so, 0, sizeof(so));
 	so.path = o->store_path;
 	so.flags = (o->create ? STORE_CREATE : 0) |
-		   (o->read_only ? STORE_RDONLY : 0) |
 		   (o->sync ? STORE_SYNC : 0);
 	so.sync_interval_ms = o->sync_interval_ms;
 	so.amend_window_ms = o->amend_window_ms;
+	fs->store_rw = true;
+	if (o->read_only && access(o->store_path, W_OK) == 0) {
+		rc = store_open(&so, &fs->st);
+		if (rc != -EROFS && rc != -EACCES && rc != -EPERM)
+			return rc;
+	}
+	if (o->read_only) {
+		so.flags |= STORE_RDONLY;
+		fs->store_rw = false;
+	}
 	return store_open(&so, &fs->st);
 }
 

@@ -21,7 +21,9 @@ struct repl;
 
 struct fs {
 	struct store *st;
-	struct repl *repl;		/* NULL on a read-only mount */
+	struct repl *repl;		/* NULL on a read-only store */
+	bool store_rw;			/* store open for writing (an -o ro
+					 * mount still takes in replicas) */
 	int hup_pipe[2];		/* SIGHUP -> the reload thread */
 	pthread_t hup_thread;
 	bool hup_running;

@@ -45,7 +45,7 @@ static void hup_reload(struct fs *fs)
 	int rc;
 
 	if (!fs->repl) {
-		log_warn("SIGHUP: nothing to reload: a read-only mount of "
+		log_warn("SIGHUP: nothing to reload: the read-only store "
 			 "'%s' runs no replication", fs->o->store_path);
 		return;
 	}
@@ -79,7 +79,7 @@ int fs_repl_open(struct fs *fs, char *err, size_t errlen)
 
 	fs->hup_pipe[0] = fs->hup_pipe[1] = -1;
 	err[0] = '\0';
-	if (fs->o->read_only)
+	if (!fs->store_rw)
 		return 0;
 	memset(&ro, 0, sizeof(ro));
 	ro.store = fs->st;

@@ -146,6 +146,8 @@ int repl_hook(void *arg, struct store_txn *t, const struct store_event *ev)
 
 	if (ev->v->flags & STORE_V_REPLICA)
 		return 0;	/* never shipped again: no loops */
+	if (!ev->key[0])
+		return 0;	/* the root is no object (see resync.c) */
 	rr = repl_rules_get(r);
 	if (!rr || !rr->rules || !rr->rules->ndests)
 		goto out;

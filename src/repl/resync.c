@@ -57,7 +57,9 @@ static int walk_cb(void *arg, const char *key, const struct store_vinfo *v)
 	struct walk_arg *a = arg;
 	struct cand *c;
 
-	if ((v->flags & STORE_V_REPLICA) || !prefix_possible(a, key))
+	/* The root "" is the mount point, not an object: S3 has no key
+	 * for it, so it is never shipped. */
+	if ((v->flags & STORE_V_REPLICA) || !*key || !prefix_possible(a, key))
 		return 0;
 	if (a->n == a->cap) {
 		size_t cap = a->cap ? 2 * a->cap : 256;
