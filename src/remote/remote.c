@@ -8,6 +8,13 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "s3/http.h"
+
+int remote_global_init(void)
+{
+	return s3_http_global_init();
+}
+
 int remote_open(const struct rules_dest *d, const char *store_path,
 		struct remote **out, char *why, size_t whylen)
 {

@@ -70,6 +70,13 @@ struct remote_obj {
 };
 
 /*
+ * What every backend needs done once per process before any thread uses
+ * it (curl_global_init for s3). Idempotent; call it before starting
+ * threads that ship. 0 or -EIO.
+ */
+int remote_global_init(void);
+
+/*
  * Open the destination d (the struct is copied; d need not outlive it).
  * store_path is the source store's directory (the dir backend refuses
  * itself; the s3 backend ignores it). Opening does no network I/O.

@@ -158,6 +158,13 @@ int repl_new(const struct repl_opts *o, struct repl **out, char *err,
 	err[0] = '\0';
 	if (!r)
 		return -ENOMEM;
+	/* curl_global_init before any of our threads (or a remote) runs */
+	rc = remote_global_init();
+	if (rc) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		free(r);
+		return rc;
+	}
 	pthread_mutex_init(&r->rlock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->wake_lock, NULL);
