@@ -239,7 +239,11 @@ struct cli_resync {
  * stderr), -errno after printing the error.
  */
 int cli_drain_offline(const char *store, const char *rules, const char *what,
-		      const struct cli_resync *rs);
+		      const struct cli_resync *rs, unsigned stall_s);
+
+/* Seconds without progress after which an unmounted replicate or resync
+ * gives up (a destination that is down), unless --timeout says else. */
+#define CLI_DRAIN_STALL_S 600
 
 /* Say how many versions FAILED in one line; 1 if any, else 0. */
 int cli_failed_report(const char *what, const char *store, uint64_t failed);

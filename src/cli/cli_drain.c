@@ -62,7 +62,7 @@ static int drain_resync(struct repl *r, const char *store,
 }
 
 int cli_drain_offline(const char *store, const char *rules, const char *what,
-		      const struct cli_resync *rs)
+		      const struct cli_resync *rs, unsigned stall_s)
 {
 	struct repl_opts ro = { .store_path = store, .rules_path = rules };
 	struct cli_progress p;
@@ -93,7 +93,19 @@ int cli_drain_offline(const char *store, const char *rules, const char *what,
 			goto out;
 	}
 	cli_progress_init(&p, what);
-	rc = repl_drain(r, drain_progress, &p);
+	rc = repl_drain_stall(r, drain_progress, &p, stall_s * 1000);
+	if (rc == -ETIMEDOUT) {
+		b.ops = 0;
+		repl_backlog_total(s, &b);
+		cli_progress_end(&p, p.done, b.failed);
+		fflush(stdout);
+		cli_err("%s of '%s': nothing shipped for %u s, %" PRIu64
+			" version%s still pending (a destination unreachable? "
+			"'crrfs status %s' says why)", what, store, stall_s,
+			b.ops, b.ops == 1 ? "" : "s", store);
+		rc = 1;
+		goto out;
+	}
 	if (rc < 0) {
 		cli_err("cannot %s '%s': %s", what, store, strerror(-rc));
 		goto out;

@@ -178,7 +178,8 @@ int cmd_resync(int argc, char **argv)
 		return CLI_FAIL;
 	rc = resync_mounted(argv[optind], store, &rs);
 	if (rc == -ENOENT || rc == -ECONNREFUSED)
-		rc = cli_drain_offline(store, NULL, "resync", &rs);
+		rc = cli_drain_offline(store, NULL, "resync", &rs,
+				       CLI_DRAIN_STALL_S);
 	free(store);
 	return rc == 0 ? CLI_OK : CLI_FAIL;
 }

@@ -324,10 +324,25 @@ static uint64_t served_left(struct repl *r)
 	return left;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 int repl_drain(struct repl *r, repl_progress_fn fn, void *arg)
 {
-	uint64_t done0 = atomic_load(&r->done);
+	return repl_drain_stall(r, fn, arg, 0);
+}
+
+int repl_drain_stall(struct repl *r, repl_progress_fn fn, void *arg,
+		     unsigned stall_ms)
+{
+	uint64_t done0 = atomic_load(&r->done), seen = done0;
 	struct timespec ts = { 0, 100 * 1000000 };
+	int64_t moved = mono_ms();
 
 	if (!r->started)
 		return -EINVAL;
@@ -356,6 +371,12 @@ int repl_drain(struct repl *r, repl_progress_fn fn, void *arg)
 			return failed ? 1 : 0;
 		if (atomic_load(&r->stop))
 			return -EINTR;
+		if (atomic_load(&r->done) != seen) {
+			seen = atomic_load(&r->done);
+			moved = mono_ms();
+		} else if (stall_ms && mono_ms() - moved > (int64_t)stall_ms) {
+			return -ETIMEDOUT;
+		}
 		nanosleep(&ts, NULL);
 	}
 }

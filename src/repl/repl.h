@@ -115,6 +115,12 @@ typedef void (*repl_progress_fn)(void *arg, uint64_t done, uint64_t left);
  */
 int repl_drain(struct repl *r, repl_progress_fn fn, void *arg);
 
+/* repl_drain, but give up with -ETIMEDOUT when nothing was shipped for
+ * stall_ms while jobs remain (a destination down: `crrfs replicate` from
+ * a timer must end). stall_ms 0 waits for ever. */
+int repl_drain_stall(struct repl *r, repl_progress_fn fn, void *arg,
+		     unsigned stall_ms);
+
 /* ---- reads that need only the store (the CLI, the xattrs) ---- */
 
 /*

@@ -215,6 +215,8 @@ struct dreport {
 	size_t nrules;
 	struct rfail fails[REPORT_ERRORS];
 	size_t nfails;
+	uint64_t retrying;		/* pending jobs that failed before */
+	char retry_err[REMOTE_WHY_MAX];	/* the error of the first of them */
 };
 
 static struct rstat *rstat_of(struct dreport *dr, const char *rule)
@@ -261,6 +263,9 @@ static int report_cb(void *arg, const void *key, size_t klen,
 	st = rstat_of(dr, j.rule);
 	if (st)
 		rstat_add(st, &j);
+	if (j.state == REPL_PENDING && j.attempts && j.err[0] &&
+	    !dr->retrying++)
+		memcpy(dr->retry_err, j.err, sizeof(dr->retry_err));
 	if (j.state == REPL_FAILED && dr->nfails < REPORT_ERRORS) {
 		struct rfail *f = &dr->fails[dr->nfails++];
 
@@ -323,6 +328,10 @@ static void dest_print(FILE *f, bool json, const char *name,
 			fprintf(f, "  rule %s: ", dr->rules[i].rule);
 			rstat_text(f, &dr->rules[i], now);
 		}
+		if (dr->retrying)
+			fprintf(f, "  retrying: %llu version%s, last error: "
+				"%s\n", (unsigned long long)dr->retrying,
+				dr->retrying == 1 ? "" : "s", dr->retry_err);
 		for (size_t i = 0; i < dr->nfails; i++)
 			fprintf(f, "  failed: '%s' version %s: %s\n",
 				dr->fails[i].key, dr->fails[i].vid,
@@ -343,7 +352,10 @@ static void dest_print(FILE *f, bool json, const char *name,
 		rstat_json(f, &dr->rules[i], now);
 		fputc('}', f);
 	}
-	fprintf(f, "],\"last_errors\":[");
+	fprintf(f, "],\"retrying\":%llu,\"retry_error\":",
+		(unsigned long long)dr->retrying);
+	json_str(f, dr->retry_err);
+	fprintf(f, ",\"last_errors\":[");
 	for (size_t i = 0; i < dr->nfails; i++) {
 		fprintf(f, "%s{\"key\":", i ? "," : "");
 		json_str(f, dr->fails[i].key);
