@@ -194,7 +194,7 @@ static void *ctl_main(void *arg)
 int repl_ctl_start(struct repl *r)
 {
 	struct sockaddr_un sa;
-	socklen_t len;
+	socklen_t len = 0;
 	int rc;
 
 	if (r->ctl_running)
@@ -238,7 +238,7 @@ int repl_ctl_call(const char *store_path, const char *request, FILE *out)
 {
 	char head[32], buf[4096];
 	struct sockaddr_un sa;
-	socklen_t len;
+	socklen_t len = 0;
 	size_t hn = 0;
 	ssize_t k;
 	int fd, rc, st = -EPROTO;
