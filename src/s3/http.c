@@ -8,6 +8,16 @@
  * again: no option of one request leaks into the next, and the TCP (and
  * TLS) connection is reused. Response headers are kept whole (names lower
  * cased) since the S3 layer reads several of them; the body is capped.
+ *
+ * Cancel: a request given a cancel flag must give up within about
+ * HTTP_POLL_MS of the flag becoming true, even on a stalled connection.
+ * curl_easy_perform() polls up to a second between progress callbacks,
+ * so each pooled easy handle comes with a multi handle of its own and
+ * the transfer is driven here, as curl_easy_perform() drives it but
+ * waking every HTTP_POLL_MS; the progress callback
+ * (CURLOPT_XFERINFOFUNCTION) aborts the transfer when the flag is set.
+ * The multi handle holds the connection cache, so keep-alive is as
+ * before: one multi per easy handle, both kept together in the pool.
  */
 #include "s3/http.h"
 
@@ -25,6 +35,14 @@
 #define HTTP_LOW_SPEED_TIME_S 60L
 #define HTTP_MAX_BODY ((size_t)8 * 1024 * 1024)
 #define HTTP_POOL_MAX 16u
+#define HTTP_POLL_MS 50
+
+/* An easy handle and the multi handle that drives it (and keeps its
+ * connections). */
+struct http_handle {
+	CURL *easy;
+	CURLM *multi;
+};
 
 struct s3_http {
 	char *ca_file;
@@ -32,7 +50,7 @@ struct s3_http {
 	size_t max_body;
 	unsigned pool_max;
 	pthread_mutex_t lock;	/* protects pool, npool and stats */
-	CURL **pool;		/* idle handles, their connections open */
+	struct http_handle *pool; /* idle handles, their connections open */
 	unsigned npool;
 	struct s3_http_stats stats;
 };
@@ -93,6 +111,16 @@ int s3_http_new(const struct s3_http_opts *o, struct s3_http **out)
 	return 0;
 }
 
+static void handle_free(struct http_handle *hh)
+{
+	if (hh->easy)
+		curl_easy_cleanup(hh->easy);
+	if (hh->multi)
+		curl_multi_cleanup(hh->multi);
+	hh->easy = NULL;
+	hh->multi = NULL;
+}
+
 void s3_http_free(struct s3_http *h)
 {
 	unsigned i;
@@ -100,39 +128,50 @@ void s3_http_free(struct s3_http *h)
 	if (!h)
 		return;
 	for (i = 0; i < h->npool; i++)
-		curl_easy_cleanup(h->pool[i]);
+		handle_free(&h->pool[i]);
 	pthread_mutex_destroy(&h->lock);
 	free(h->pool);
 	free(h->ca_file);
 	free(h);
 }
 
-static CURL *handle_take(struct s3_http *h)
+/* An idle handle from the pool, or a new one. -ENOMEM. */
+static int handle_take(struct s3_http *h, struct http_handle *hh)
 {
-	CURL *c = NULL;
+	bool got = false;
 
 	pthread_mutex_lock(&h->lock);
-	if (h->npool)
-		c = h->pool[--h->npool];
+	if (h->npool) {
+		*hh = h->pool[--h->npool];
+		got = true;
+	}
 	pthread_mutex_unlock(&h->lock);
-	return c ? c : curl_easy_init();
+	if (got)
+		return 0;
+	hh->easy = curl_easy_init();
+	hh->multi = curl_multi_init();
+	if (!hh->easy || !hh->multi) {
+		handle_free(hh);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
-static void handle_put(struct s3_http *h, CURL *c)
+static void handle_put(struct s3_http *h, struct http_handle *hh)
 {
 	long conns = 0;
 
-	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+	curl_easy_getinfo(hh->easy, CURLINFO_NUM_CONNECTS, &conns);
 	pthread_mutex_lock(&h->lock);
 	h->stats.requests++;
 	h->stats.connects += (uint64_t)(conns > 0 ? conns : 0);
 	if (h->npool < h->pool_max) {
-		h->pool[h->npool++] = c;
-		c = NULL;
+		h->pool[h->npool++] = *hh;
+		hh->easy = NULL;
+		hh->multi = NULL;
 	}
 	pthread_mutex_unlock(&h->lock);
-	if (c)
-		curl_easy_cleanup(c);
+	handle_free(hh);
 }
 
 int s3_http_classify(int curl_code, long status, const char *s3_code)
@@ -164,6 +203,8 @@ int s3_http_classify(int curl_code, long status, const char *s3_code)
 		return -EPERM;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:	/* only a cancel aborts */
+		return -ECANCELED;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		return -EINVAL;
@@ -301,6 +342,23 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+static bool cancelled(const struct s3_http_req *req)
+{
+	return req->cancel && atomic_load(req->cancel);
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct http_call *call = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return cancelled(call->req);	/* non-zero aborts the transfer */
+}
+
 static int set_options(struct s3_http *h, CURL *c, struct http_call *call,
 		       struct curl_slist *hdrs, char *errbuf)
 {
@@ -328,6 +386,11 @@ static int set_options(struct s3_http *h, CURL *c, struct http_call *call,
 	SET(CURLOPT_HEADERDATA, call);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, call);
+	if (req->cancel) {
+		SET(CURLOPT_NOPROGRESS, 0L);
+		SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+		SET(CURLOPT_XFERINFODATA, call);
+	}
 	if (!strcmp(req->method, "HEAD")) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (req->has_body) {
@@ -346,6 +409,42 @@ static int set_options(struct s3_http *h, CURL *c, struct http_call *call,
 	return (int)cc;
 }
 
+/*
+ * curl_easy_perform(), driven through hh's multi handle so that a cancel
+ * is seen within HTTP_POLL_MS however stalled the connection is.
+ */
+static CURLcode transfer(struct http_handle *hh, const struct s3_http_req *req)
+{
+	CURLcode cc = CURLE_FAILED_INIT;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	mc = curl_multi_add_handle(hh->multi, hh->easy);
+	if (mc)
+		return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : cc;
+	for (;;) {
+		mc = curl_multi_perform(hh->multi, &running);
+		if (mc || !running)
+			break;
+		if (cancelled(req)) {	/* the callback did not run yet */
+			cc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		mc = curl_multi_poll(hh->multi, NULL, 0, HTTP_POLL_MS, NULL);
+		if (mc)
+			break;
+	}
+	if (mc == CURLM_OUT_OF_MEMORY)
+		cc = CURLE_OUT_OF_MEMORY;
+	while ((msg = curl_multi_info_read(hh->multi, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == hh->easy)
+			cc = msg->data.result;
+	/* mid-transfer (a cancel), this closes the connection */
+	curl_multi_remove_handle(hh->multi, hh->easy);
+	return cc;
+}
+
 /* The one-line reason of a failure, without the request's subject. */
 static void explain(struct s3_http_resp *r, int cc, const char *errbuf,
 		    int rc)
@@ -357,6 +456,10 @@ static void explain(struct s3_http_resp *r, int cc, const char *errbuf,
 		snprintf(r->why, sizeof(r->why), "TLS certificate of the "
 			 "server is not trusted (set ca_file to its CA?): %s",
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		return;
+	}
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(r->why, sizeof(r->why), "cancelled");
 		return;
 	}
 	if (cc) {
@@ -384,8 +487,8 @@ int s3_http_do(struct s3_http *h, const struct s3_http_req *req,
 {
 	struct curl_slist *hdrs = NULL, *nh;
 	char errbuf[CURL_ERROR_SIZE] = "";
+	struct http_handle hh = { NULL, NULL };
 	struct http_call call;
-	CURL *c = NULL;
 	int cc, rc;
 	size_t i;
 
@@ -402,15 +505,18 @@ int s3_http_do(struct s3_http *h, const struct s3_http_req *req,
 		}
 		hdrs = nh;
 	}
-	c = handle_take(h);
-	if (!c) {
-		rc = -ENOMEM;
+	if (cancelled(req)) {
+		rc = -ECANCELED;
+		snprintf(resp->why, sizeof(resp->why), "cancelled");
 		goto out;
 	}
-	curl_easy_reset(c);
-	cc = set_options(h, c, &call, hdrs, errbuf);
+	rc = handle_take(h, &hh);
+	if (rc)
+		goto out;
+	curl_easy_reset(hh.easy);
+	cc = set_options(h, hh.easy, &call, hdrs, errbuf);
 	if (!cc)
-		cc = (int)curl_easy_perform(c);
+		cc = (int)transfer(&hh, req);
 	if (call.read_err) {
 		rc = call.read_err;
 		snprintf(resp->why, sizeof(resp->why), "cannot read the data "
@@ -423,7 +529,8 @@ int s3_http_do(struct s3_http *h, const struct s3_http_req *req,
 		goto out;
 	}
 	if (!cc) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+		curl_easy_getinfo(hh.easy, CURLINFO_RESPONSE_CODE,
+				  &resp->status);
 		if (resp->body && (resp->status < 200 || resp->status >= 300))
 			s3_xml_copy(resp->body, resp->body_len, "Code",
 				    resp->s3_code, sizeof(resp->s3_code));
@@ -432,8 +539,8 @@ int s3_http_do(struct s3_http *h, const struct s3_http_req *req,
 	if (rc)
 		explain(resp, cc, errbuf, rc);
 out:
-	if (c)
-		handle_put(h, c);
+	if (hh.easy)
+		handle_put(h, &hh);
 	curl_slist_free_all(hdrs);
 	return rc;
 }

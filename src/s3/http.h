@@ -8,7 +8,8 @@
  * each worker thread effectively keeps its own connection alive between
  * requests and no handle is ever used by two threads at once. Connection
  * and low-speed limits bound a dead peer; there is no total timeout, so a
- * 256 MiB upload on a slow link is never killed for being long.
+ * 256 MiB upload on a slow link is never killed for being long; a cancel
+ * flag (set when the replicator stops) ends it at once instead.
  *
  * Errors: s3_http_classify() is the one switch from curl codes, HTTP
  * statuses and S3 error codes to -errno. -EAGAIN is transient
@@ -17,7 +18,9 @@
  * RequestTimeout); everything else is permanent: -EACCES (403), -ENOENT
  * (404: NoSuchBucket, NoSuchKey, NoSuchUpload), -EINVAL (400, a bad URL),
  * -EPERM (TLS certificate not trusted), -EBADMSG (the server computed
- * another digest), -ENOMEM, -EIO (anything else).
+ * another digest), -ENOMEM, -EIO (anything else); and -ECANCELED when
+ * the request's cancel flag was set (the transfer is aborted within about
+ * 50 ms, its connection closed; nothing is known of what the server did).
  *
  * Threads: s3_http_global_init() must run before any thread uses curl
  * (idempotent, pthread_once); s3_http_do() may be called from any number
@@ -26,6 +29,7 @@
 #ifndef CRRFS_S3_HTTP_H
 #define CRRFS_S3_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +70,8 @@ struct s3_http_req {
 	void *read_arg;
 	uint64_t body_len;
 	bool has_body;			/* send a body (even of 0 bytes) */
+	const atomic_bool *cancel;	/* NULL, or give up (-ECANCELED)
+					 * once it is true */
 };
 
 struct s3_http_header {

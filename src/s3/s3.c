@@ -325,6 +325,7 @@ int s3_call_do(struct s3_client *c, const struct s3_call *k,
 			hr.read = b->read;
 			hr.read_arg = b->read_arg;
 			hr.body_len = b->len;
+			hr.cancel = b->cancel;
 		}
 		rc = s3_http_do(c->http, &hr, resp);
 		for (i = 0; i < nh; i++)

@@ -19,6 +19,7 @@
 #ifndef CRRFS_S3_S3_H
 #define CRRFS_S3_S3_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,8 @@ struct s3_body {
 	s3_http_read_fn read;
 	void *read_arg;
 	const char *sha256_hex;	/* NULL for data: computed here */
+	const atomic_bool *cancel; /* NULL, or give up with -ECANCELED
+				    * once it is true (s3/http.h) */
 };
 
 /*

@@ -687,7 +687,7 @@ static void test_rate(struct store *s)
 static void test_keepalive(struct s3_client *c)
 {
 	struct s3_http_stats st0, st1;
-	struct s3_body b = { "small", 5, NULL, NULL, NULL };
+	struct s3_body b = { .data = "small", .len = 5 };
 	char why[256], key[32];
 	double t0, t;
 	int i, fails = 0;
