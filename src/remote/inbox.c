@@ -181,8 +181,14 @@ static int data_copy(int fd, const struct remote_obj *o, uint8_t sha[32],
 	}
 	while (f && off < size) {
 		size_t want = size - off < COPY_BUF ? size - off : COPY_BUF;
-		ssize_t n = store_file_read(f, buf, want, off);
+		ssize_t n;
 
+		if (remote_cancelled(o)) {	/* between pieces: prompt */
+			rc = -ECANCELED;
+			snprintf(why, whylen, "cancelled");
+			goto out;
+		}
+		n = store_file_read(f, buf, want, off);
 		if (n <= 0) {
 			rc = n < 0 ? (int)n : -EIO;
 			snprintf(why, whylen, "cannot read source version: %s",

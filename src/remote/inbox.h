@@ -46,7 +46,8 @@ void remote_inbox_name(const char *vid, char out[INBOX_NAME_MAX]);
  * streamed from the source store (never whole in memory), digests. Does
  * not sync. Errors of the source (the version's data cannot be read or
  * does not match its checksum) are returned as -EIO/-ENOENT with why
- * filled in; errors writing fd as their -errno.
+ * filled in; errors writing fd as their -errno. Checks o->cancel between
+ * its 1 MiB pieces: -ECANCELED, why "cancelled".
  */
 int remote_inbox_write(int fd, const struct remote_obj *o, char *why,
 		       size_t whylen);

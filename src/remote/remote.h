@@ -16,7 +16,9 @@
  * the replicator retries later with backoff and the version stays
  * PENDING. Any other -errno is permanent (403, NoSuchBucket, bad
  * signature, a destination that is not a crrfs store, ...): the version
- * becomes FAILED with why kept as its reason.
+ * becomes FAILED with why kept as its reason. -ECANCELED means the ship
+ * gave up because o->cancel became true: the replicator leaves the job
+ * as it was, neither retried nor failed.
  *
  * Threads: remote_ship may be called from several worker threads at once
  * on one struct remote (a backend keeps one connection per thread, or a
@@ -25,6 +27,7 @@
 #ifndef CRRFS_REMOTE_H
 #define CRRFS_REMOTE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +70,18 @@ struct remote_obj {
 	const char *prev_upload;
 	int (*note_upload)(void *arg, const char *upload_id);
 	void *note_arg;
+	/*
+	 * NULL, or a flag that becomes true when the replicator stops: the
+	 * ship then returns -ECANCELED within about 100 ms, wherever it is
+	 * (a transfer in flight is aborted). What a cancelled ship leaves
+	 * behind is what a kill -9 at that point would: an unfinished
+	 * multipart upload stays recorded (note_upload) and is aborted by
+	 * the next attempt, not now (a stop must not wait for the server).
+	 * A request that only asks or finishes (HEAD, a listing, completing
+	 * or aborting an upload) runs to its end: short, and its outcome
+	 * must be known.
+	 */
+	const atomic_bool *cancel;
 };
 
 /*
@@ -75,6 +90,12 @@ struct remote_obj {
  * threads that ship. 0 or -EIO.
  */
 int remote_global_init(void);
+
+/* True once o's ship should give up (see remote_obj.cancel). */
+static inline bool remote_cancelled(const struct remote_obj *o)
+{
+	return o->cancel && atomic_load(o->cancel);
+}
 
 /*
  * Open the destination d (the struct is copied; d need not outlive it).

@@ -23,6 +23,11 @@
  * worker whose record was already swept by another worker's pass return
  * without opening the store again: under a burst of small files, one
  * pass applies many records.
+ *
+ * Cancel (remote_obj.cancel): the copy into the record checks it between
+ * 1 MiB pieces and removes its temporary file; a record delivered when
+ * the cancel comes is not applied now (the ship says -ECANCELED, so the
+ * job stays queued, and shipping it again replaces the record).
  */
 #include "remote/remote.h"
 
@@ -247,7 +252,7 @@ static int dir_deliver(struct dir_remote *r, const struct remote_obj *o,
 		return dest_err(rc);
 	}
 	rc = remote_inbox_write(fd, o, why, whylen);
-	if (rc && why[0]) {	/* the source's fault, as the source said */
+	if (rc && why[0]) {	/* the source's fault, or a cancel */
 		close(fd);
 		unlink(tmp);
 		return rc;
@@ -369,6 +374,10 @@ static int dir_ship(struct remote *rem, const struct remote_obj *o,
 	rc = dir_deliver(r, o, name, why, whylen);
 	if (rc)
 		return rc;
+	if (remote_cancelled(o)) {	/* an apply pass can be long */
+		snprintf(why, whylen, "cancelled");
+		return -ECANCELED;
+	}
 	pthread_mutex_lock(&r->lock);
 	ticket = ++r->tickets;
 	pthread_mutex_unlock(&r->lock);

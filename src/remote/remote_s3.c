@@ -14,6 +14,10 @@
  * objects into memory (so they also get a Content-MD5), bigger ones
  * streamed from the store with the SHA-256 the store keeps, so a 60 MiB
  * file never sits in memory.
+ *
+ * Cancel (remote_obj.cancel): every request that carries data gets the
+ * flag, so a stop aborts the transfer in flight; what it leaves is what
+ * a kill -9 would, and maybe_sent on the next attempt sorts it out.
  */
 #include "remote/remote_s3_int.h"
 
@@ -183,6 +187,7 @@ static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
 		b.sha256_hex = sha;
 	}
 	b.len = size;
+	b.cancel = o->cancel;
 	rc = s3_put_object(r->c, o->key, (const char *const *)h->v, h->n, &b,
 			   NULL, why, whylen);
 	goto out;
@@ -193,6 +198,12 @@ out:
 	free(buf);
 	store_file_free(f);
 	return rc;
+}
+
+static int ship_cancelled(char *why, size_t whylen)
+{
+	snprintf(why, whylen, "cancelled");
+	return -ECANCELED;
 }
 
 static int s3_ship(struct remote *base, const struct remote_obj *o,
@@ -206,6 +217,8 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 	bool there;
 	int rc;
 
+	if (remote_cancelled(o))
+		return ship_cancelled(why, whylen);
 	if (o->maybe_sent) {
 		rc = already_there(r, o, &there, why, whylen);
 		if (rc)
@@ -214,6 +227,8 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 		 * when the version got there by another attempt. */
 		if (there)
 			return remote_s3_drop_upload(r, o, why, whylen);
+		if (remote_cancelled(o))
+			return ship_cancelled(why, whylen);
 	}
 	if (o->v.flags & STORE_V_DELETE_MARKER)
 		return s3_delete_object(r->c, o->key, NULL, why, whylen);
@@ -232,6 +247,7 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 	rc = remote_s3_headers(r, o, sha, &h, why, whylen);
 	if (rc)
 		goto out;
+	b.cancel = o->cancel;
 	switch (o->v.type) {
 	case STORE_T_FILE:
 		rc = ship_file(r, o, &h, sha, why, whylen);

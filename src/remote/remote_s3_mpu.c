@@ -8,6 +8,7 @@
  *       all parts ok --complete--> [id] --note("")--> []    done
  *       any failure  --abort-->    [id] --note("")--> []    error
  *       abort fails  ------------> [id]                     error
+ *       cancel       ------------> [id]                     -ECANCELED
  *
  * Invariants: the upload id is recorded durably (note_upload) before
  * the first part is sent, and cleared only once the upload is complete
@@ -17,6 +18,15 @@
  * part from the store into a buffer of their own, and send it with its
  * SHA-256 and MD5; the first failure stops the others from starting new
  * parts.
+ *
+ * Cancel (remote_obj.cancel): the parts in flight are aborted by their
+ * own transfers (the flag rides in each part's body), no new part starts,
+ * and the upload is left as a kill -9 would leave it: recorded, for the
+ * next attempt to abort. Aborting it now would make a stop wait for the
+ * server, and an id recorded but not aborted is never an orphan. The
+ * requests that create, complete or abort an upload are not cancelled:
+ * they are short, and their outcome must be known (an upload created
+ * but never recorded would be an orphan).
  */
 #include "remote/remote_s3_int.h"
 
@@ -69,6 +79,10 @@ static void *mpu_worker(void *arg)
 	for (;;) {
 		uint64_t off, len;
 
+		if (remote_cancelled(m->o)) {
+			mpu_fail(m, -ECANCELED, "cancelled");
+			break;
+		}
 		pthread_mutex_lock(&m->lock);
 		i = m->rc ? m->nparts : m->next++;
 		pthread_mutex_unlock(&m->lock);
@@ -88,6 +102,7 @@ static void *mpu_worker(void *arg)
 		}
 		b.data = buf;
 		b.len = len;
+		b.cancel = m->o->cancel;
 		rc = s3_mpu_part(m->r->c, m->o->key, m->upload_id, i + 1, &b,
 				 m->etags[i], why, sizeof(why));
 		if (rc) {
@@ -141,6 +156,10 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 	rc = remote_s3_drop_upload(r, o, why, whylen);
 	if (rc)
 		return rc;
+	if (remote_cancelled(o)) {
+		snprintf(why, whylen, "cancelled");
+		return -ECANCELED;
+	}
 	m.part_size = S3_PART_SIZE;
 	while ((size + m.part_size - 1) / m.part_size > S3_PARTS_MAX)
 		m.part_size *= 2;
@@ -165,6 +184,12 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 	pthread_mutex_init(&m.lock, NULL);
 	rc = mpu_send_parts(&m);
 	pthread_mutex_destroy(&m.lock);
+	if (rc && remote_cancelled(o)) {
+		/* left recorded: the next attempt aborts it */
+		rc = -ECANCELED;
+		snprintf(why, whylen, "cancelled");
+		goto out;
+	}
 	if (rc) {
 		snprintf(why, whylen, "%s", m.why);
 		goto abort;

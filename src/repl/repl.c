@@ -256,6 +256,9 @@ void repl_free(struct repl *r)
 	r->nwake = 0;
 	pthread_mutex_unlock(&r->wake_lock);
 	pthread_mutex_lock(&r->lock);
+	/* all at once, so the ships in flight give up in parallel */
+	for (size_t i = 0; i < r->ndests; i++)
+		repl_dest_cancel(r->dests[i]);
 	for (size_t i = 0; i < r->ndests; i++)
 		repl_dest_free(r->dests[i]);
 	pthread_mutex_unlock(&r->lock);

@@ -135,6 +135,15 @@ const char *repl_dest_name(const struct repl_dest *d);
 bool repl_dest_same(const struct repl_dest *d, const struct rules_dest *c);
 /* Forget what is loaded (but jobs in flight) and load the queue again. */
 void repl_dest_reset(struct repl_dest *d);
+/*
+ * Stop d's workers from taking jobs and cancel the ships in flight
+ * (remote_obj.cancel), without waiting: repl_dest_free then returns
+ * within about 100 ms however slow the destination. A cancelled job stays
+ * queued as it was. Called by repl_free only: a reload lets the ships of
+ * a destination it replaces finish, since this process ships their jobs
+ * again at once, without maybe_sent.
+ */
+void repl_dest_cancel(struct repl_dest *d);
 /* Wake the workers: the queue may have new jobs. Never blocks long. */
 void repl_dest_wake(struct repl_dest *d);
 /* True when d has nothing runnable left; *failed set when it holds

@@ -99,7 +99,7 @@ static bool rematch(struct repl_rules *rr, const char *dest,
 
 static enum repl_outcome ship_version(struct repl_dest *d,
 				      const struct repl_job *j, bool tried,
-				      char *why, size_t wl)
+				      bool *cancelled, char *why, size_t wl)
 {
 	struct store *s = d->r->store;
 	struct note_arg na = { d, j->vseq };
@@ -139,6 +139,7 @@ static enum repl_outcome ship_version(struct repl_dest *d,
 	o.prev_upload = j->upload;
 	o.note_upload = note_upload;
 	o.note_arg = &na;
+	o.cancel = &d->cancel;
 	why[0] = '\0';
 	rc = remote_ship(d->remote, &o, why, wl);
 	repl_rules_put(rr);
@@ -147,11 +148,13 @@ static enum repl_outcome ship_version(struct repl_dest *d,
 		snprintf(why, wl, "%s", strerror(-rc));
 	if (!rc)
 		return REPL_OUT_DONE;
+	*cancelled = rc == -ECANCELED;
 	return rc == -EAGAIN ? REPL_OUT_RETRY : REPL_OUT_FAILED;
 }
 
 enum repl_outcome repl_job_ship(struct repl_dest *d, struct repl_mjob *mj,
-				  bool tried, char *why, size_t wl)
+				bool tried, bool *cancelled, char *why,
+				size_t wl)
 {
 	char k[REPL_JKEY_MAX];
 	size_t kl = repl_jkey(k, d->name, mj->vseq);
@@ -162,6 +165,7 @@ enum repl_outcome repl_job_ship(struct repl_dest *d, struct repl_mjob *mj,
 	int rc;
 
 	why[0] = '\0';
+	*cancelled = false;
 	rc = store_q_get(d->r->store, k, kl, &v, &vl);
 	if (rc == -ENOENT)
 		return REPL_OUT_DROP;
@@ -182,8 +186,8 @@ enum repl_outcome repl_job_ship(struct repl_dest *d, struct repl_mjob *mj,
 	else if (rc)
 		how = REPL_OUT_FAILED;
 	else
-		how = ship_version(d, &j, tried, why, wl);
-	if (how == REPL_OUT_FAILED)
+		how = ship_version(d, &j, tried, cancelled, why, wl);
+	if (how == REPL_OUT_FAILED && !*cancelled)
 		log_warn("replication of '%s' (%s) to '%s' failed: %s", j.key,
 			 j.vid, d->name, why);
 	repl_job_release(&j);

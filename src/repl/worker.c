@@ -95,6 +95,18 @@ static int64_t backoff_ns(const struct repl *r, const struct repl_mjob *j)
 	return (int64_t)(ms ? ms : 1) * 1000000;
 }
 
+/*
+ * A cancelled ship (the replicator stops): the job is as it was before
+ * dest_pick took it, as a kill -9 would leave it; no attempt counted.
+ */
+static void job_unclaim(struct repl_dest *d, struct repl_mjob *j)
+{
+	j->inflight = false;
+	d->inflight--;
+	repl_job_arm(d, j);
+	pthread_cond_broadcast(&d->cond);
+}
+
 /* What ship decided, applied to the in-memory state. */
 static void job_settle(struct repl_dest *d, struct repl_mjob *j,
 		       enum repl_outcome how)
@@ -127,6 +139,7 @@ static void job_settle(struct repl_dest *d, struct repl_mjob *j,
 		j->failed = true;
 		d->nfailed++;
 		break;
+
 	default:
 		d->down = true;
 		j->attempts++;
@@ -147,7 +160,7 @@ static void *worker_main(void *arg)
 		enum repl_outcome how;
 		struct repl_mjob *j;
 		int64_t wait_ns;
-		bool tried;
+		bool tried, cancelled;
 
 		if (!d->exhausted && !d->loading &&
 		    d->ready.n < 2 * d->nthreads + 16) {
@@ -171,10 +184,14 @@ static void *worker_main(void *arg)
 		tried = j->tried;
 		j->tried = true;
 		pthread_mutex_unlock(&d->lock);
-		how = repl_job_ship(d, j, tried, why, sizeof(why));
-		how = repl_job_record(d, j, how, why);
+		how = repl_job_ship(d, j, tried, &cancelled, why, sizeof(why));
+		if (!cancelled)
+			how = repl_job_record(d, j, how, why);
 		pthread_mutex_lock(&d->lock);
-		job_settle(d, j, how);
+		if (cancelled)
+			job_unclaim(d, j);
+		else
+			job_settle(d, j, how);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -196,6 +213,7 @@ int repl_dest_new(struct repl *r, struct repl_rules *rr, size_t idx,
 	d->r = r;
 	snprintf(d->name, sizeof(d->name), "%s", c->name);
 	d->delay.by_time = true;
+	atomic_init(&d->cancel, false);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	if (r->open_remote)
@@ -264,6 +282,15 @@ void repl_dest_reset(struct repl_dest *d)
 	d->exhausted = false;
 	pthread_cond_broadcast(&d->cond);
 	pthread_mutex_unlock(&d->lock);
+}
+
+void repl_dest_cancel(struct repl_dest *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	atomic_store(&d->cancel, true);
 }
 
 void repl_dest_wake(struct repl_dest *d)

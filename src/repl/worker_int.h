@@ -45,6 +45,7 @@ struct repl_dest {
 	struct remote *remote;
 	pthread_t *threads;
 	unsigned nthreads;
+	atomic_bool cancel;		/* repl_dest_cancel: give up ships */
 
 	pthread_mutex_t lock;		/* protects everything below */
 	pthread_cond_t cond;
@@ -79,10 +80,15 @@ void repl_jobs_clear(struct repl_dest *d, bool keep_inflight);
 
 /* ---- ship.c (no lock held) ---- */
 
-/* Ship job mj (tried: an earlier attempt of this process may have
- * reached the remote); why gets the reason of a failure. */
+/*
+ * Ship job mj (tried: an earlier attempt of this process may have
+ * reached the remote); why gets the reason of a failure. *cancelled is
+ * set when the ship gave up for repl_dest_cancel: then there is no
+ * outcome to record, the job stays as it was.
+ */
 enum repl_outcome repl_job_ship(struct repl_dest *d, struct repl_mjob *mj,
-				bool tried, char *why, size_t wl);
+				bool tried, bool *cancelled, char *why,
+				size_t wl);
 
 /* Record the outcome durably; a failure to do so is retried later. */
 enum repl_outcome repl_job_record(struct repl_dest *d, struct repl_mjob *mj,
