@@ -2,12 +2,14 @@
  * test_remote_dir.c - the dir destination between two real stores: every
  * kind of version shipped, applied at once when the destination is free
  * and by its holder when it is not, idempotent re-shipping, bad records
- * quarantined, and destinations refused for what they are; all through
- * the remote.h face, as the replicator drives it.
+ * quarantined, destinations refused for what they are, and a cancelled
+ * ship that leaves nothing behind; all through the remote.h face, as the
+ * replicator drives it.
  */
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -32,8 +34,8 @@ static struct remote *dir_open(const char *path, const char *store)
 }
 
 /* Ship the head of key (by oid) as the replicator would. */
-static int ship_head(struct remote *r, struct store *s, uint64_t oid,
-		     char *why)
+static int ship_head_c(struct remote *r, struct store *s, uint64_t oid,
+		       const atomic_bool *cancel, char *why)
 {
 	struct remote_obj o = { 0 };
 	struct store_entry e;
@@ -56,13 +58,20 @@ static int ship_head(struct remote *r, struct store *s, uint64_t oid,
 	o.xattrs = xa;
 	o.nxattrs = nxa;
 	o.prev_upload = "";
+	o.cancel = cancel;
 	why[0] = '\0';
 	rc = remote_ship(r, &o, why, REMOTE_WHY_MAX);
-	if (rc)
+	if (rc && rc != -ECANCELED)
 		fprintf(stderr, "ship '%s': %s\n", key, why);
 	free(xa);
 	free(key);
 	return rc;
+}
+
+static int ship_head(struct remote *r, struct store *s, uint64_t oid,
+		     char *why)
+{
+	return ship_head_c(r, s, oid, NULL, why);
 }
 
 static struct store *dst_open(void)
@@ -404,6 +413,94 @@ static void test_parallel(struct store *src, struct remote *r)
 	store_close(dst);
 }
 
+static int tmp_count(void)
+{
+	char cmd[1024], buf[64] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s/inbox' | grep -c '^%s'",
+		 dst_path, INBOX_TMP_PREFIX);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	if (!fgets(buf, sizeof(buf), p))
+		buf[0] = '\0';
+	pclose(p);
+	return atoi(buf);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct canceller {
+	atomic_bool flag;
+	double at;		/* when the flag was set */
+};
+
+static void *cancel_soon(void *arg)
+{
+	struct canceller *c = arg;
+
+	usleep(5000);	/* well inside the copy of 48 MiB */
+	c->at = mono_s();
+	atomic_store(&c->flag, true);
+	return NULL;
+}
+
+/*
+ * A cancel before or during the copy: -ECANCELED, no temporary file left
+ * in the inbox, no record delivered; the ship after it delivers.
+ */
+static void test_cancel(struct store *src, struct remote *r)
+{
+	struct store_opts so = { 0 };
+	struct store *held = NULL;
+	struct canceller c;
+	char why[REMOTE_WHY_MAX];
+	size_t len = 48u << 20;
+	char *buf = calloc(1, len);
+	pthread_t th;
+	uint64_t oid;
+	double t;
+	int rc;
+
+	memset(buf, 'c', len);
+	oid = tst_put(src, STORE_ROOT_OID, "cancel.bin", buf, len);
+	free(buf);
+	CHECK(oid);
+	/* held, so a delivered record stays in the inbox to be seen */
+	so.path = dst_path;
+	CHECK_EQ_INT(store_open(&so, &held), 0);
+	atomic_init(&c.flag, true);
+	CHECK_EQ_INT(ship_head_c(r, src, oid, &c.flag, why), -ECANCELED);
+	CHECK_EQ_STR(why, "cancelled");
+	CHECK_EQ_INT(tmp_count(), 0);
+	CHECK_EQ_INT(inbox_count("inbox"), 0);
+
+	/* during the copy: prompt, and nothing left either */
+	atomic_store(&c.flag, false);
+	CHECK_EQ_INT(pthread_create(&th, NULL, cancel_soon, &c), 0);
+	rc = ship_head_c(r, src, oid, &c.flag, why);
+	t = mono_s();
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(rc, -ECANCELED);
+	printf("dir: cancelled %.1f ms after the flag\n", (t - c.at) * 1e3);
+	CHECK(t - c.at < 0.5);
+	CHECK_EQ_INT(tmp_count(), 0);
+	CHECK_EQ_INT(inbox_count("inbox"), 0);
+
+	CHECK_EQ_INT(ship_head(r, src, oid, why), 0);
+	CHECK_EQ_INT(inbox_count("inbox"), 1);
+	CHECK_EQ_INT(remote_dir_ingest(held, dst_path), 1);
+	check_replica(src, oid, held);
+	store_close(held);
+}
+
 /* Destinations refused for what they are. */
 static void test_refusals(void)
 {
@@ -480,6 +577,7 @@ int main(void)
 		test_ship_held(src, &k, r);
 		test_bad_records(src, &k, r);
 		test_parallel(src, r);
+		test_cancel(src, r);
 		remote_free(r);
 	}
 	test_refusals();
