@@ -3,7 +3,8 @@
  * the queue is written with the version, versions of one key ship in
  * order while keys go in parallel, retries, FAILED and resync --failed,
  * filters, priorities, delete markers, replicas, rules enabled later,
- * restarts with a backlog, stopping with jobs in flight, status values.
+ * restarts with a backlog, stopping with jobs in flight (and cancelling
+ * them), status values.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +12,7 @@
 
 #include "remote/remote.h"
 #include "repl/repl.h"
+#include "repl/repl_int.h"
 #include "store_test_util.h"
 
 /* ---- the fake remote ---- */
@@ -41,6 +43,8 @@ struct hub {
 	atomic_int checks;
 	atomic_int in_ship;
 	bool block;		/* ships wait until unblocked */
+	bool until_cancel;	/* ships wait for o->cancel: -ECANCELED */
+	atomic_int cancelled;	/* ships that saw their cancel */
 	pthread_cond_t cond;
 };
 
@@ -66,6 +70,15 @@ static int fake_ship(struct remote *r, const struct remote_obj *o, char *why,
 
 	atomic_fetch_add(&hub.in_ship, 1);
 	pthread_mutex_lock(&hub.lock);
+	if (hub.until_cancel) {	/* a slow upload, as long as it lasts */
+		pthread_mutex_unlock(&hub.lock);
+		while (!remote_cancelled(o))
+			usleep(1000);
+		atomic_fetch_add(&hub.cancelled, 1);
+		atomic_fetch_sub(&hub.in_ship, 1);
+		snprintf(why, wl, "cancelled");
+		return -ECANCELED;
+	}
 	while (hub.block)
 		pthread_cond_wait(&hub.cond, &hub.lock);
 	for (i = 0; i < hub.ninflight; i++)
@@ -147,6 +160,8 @@ static void hub_reset(void)
 	hub.permanent = false;
 	hub.only_key = NULL;
 	hub.check_rc = 0;
+	hub.until_cancel = false;
+	atomic_store(&hub.cancelled, 0);
 	pthread_mutex_unlock(&hub.lock);
 }
 
@@ -173,6 +188,8 @@ static const struct shipped *hub_find(const char *dest, const char *key)
 }
 
 /* ---- helpers ---- */
+
+static double mono_s(void);
 
 static char *dir;
 static struct store *st;
@@ -592,6 +609,77 @@ static void test_restart(void)
 	repl_free(r);
 }
 
+/* The J record of (dest, vseq), decoded; false when there is none. */
+static bool job_read(const char *dest, uint64_t vseq, struct repl_job *j)
+{
+	char k[REPL_JKEY_MAX];
+	size_t kl = repl_jkey(k, dest, vseq), vl;
+	void *v = NULL;
+	int rc = store_q_get(st, k, kl, &v, &vl);
+
+	if (!rc)
+		rc = repl_job_decode(v, vl, j);
+	free(v);
+	return rc == 0;
+}
+
+/*
+ * Stopping while ships run that would last (a big upload to a slow
+ * server): repl_free cancels them and returns at once; the jobs stay
+ * queued as they were (PENDING, no attempt counted, no error kept) and
+ * the next process ships them, with maybe_sent.
+ */
+static void test_cancel(void)
+{
+	struct repl_backlog b;
+	struct repl_job j;
+	uint64_t o1, o2, v1, v2;
+	struct repl *r;
+	double t0, t;
+
+	hub_reset();
+	rules_write(RULES_ONE);
+	r = repl_open(2);
+	CHECK_EQ_INT(repl_start(r, false), 0);
+	pthread_mutex_lock(&hub.lock);
+	hub.until_cancel = true;
+	pthread_mutex_unlock(&hub.lock);
+	o1 = tst_put(st, STORE_ROOT_OID, "slow1", "1", 1);
+	o2 = tst_put(st, STORE_ROOT_OID, "slow2", "2", 1);
+	v1 = head_vseq(o1);
+	v2 = head_vseq(o2);
+	for (int i = 0; i < 1000 && atomic_load(&hub.in_ship) < 2; i++)
+		usleep(5000);
+	CHECK_EQ_INT(atomic_load(&hub.in_ship), 2);
+	t0 = mono_s();
+	repl_free(r);
+	t = mono_s() - t0;
+	printf("repl_free with 2 ships in flight: %.0f ms\n", t * 1e3);
+	CHECK(t < 1.0);
+	CHECK_EQ_INT(atomic_load(&hub.cancelled), 2);
+	CHECK_EQ_INT(atomic_load(&hub.in_ship), 0);
+	reopen();
+	CHECK_EQ_STR(vstatus(o1, v1, "a"), "PENDING");
+	CHECK_EQ_STR(vstatus(o2, v2, "a"), "PENDING");
+	CHECK_EQ_INT(repl_backlog_total(st, &b), 0);
+	CHECK_EQ_INT(b.ops, 2);
+	CHECK_EQ_INT(b.failed, 0);
+	CHECK(job_read("a", v1, &j));
+	CHECK_EQ_INT(j.state, REPL_PENDING);
+	CHECK_EQ_INT(j.attempts, 0);
+	CHECK_EQ_STR(j.err, "");
+	repl_job_release(&j);
+	hub_reset();
+	r = repl_open(2);
+	CHECK_EQ_INT(repl_start(r, false), 0);
+	CHECK_EQ_INT(repl_drain(r, NULL, NULL), 0);
+	CHECK_EQ_INT(hub_count("a", "slow1"), 1);
+	CHECK_EQ_INT(hub_count("a", "slow2"), 1);
+	CHECK(hub_find("a", "slow1")->maybe_sent);
+	CHECK_EQ_STR(vstatus(o1, v1, "a"), "COMPLETED");
+	repl_free(r);
+}
+
 static void test_ctl(void)
 {
 	char sp[512], *txt = NULL;
@@ -805,6 +893,7 @@ int main(void)
 	test_filters();
 	test_enable_later();
 	test_restart();
+	test_cancel();
 	test_ctl();
 	test_reload_dests();
 	test_dir_pair();
