@@ -168,6 +168,13 @@ class TestDirReplication(ReplCase):
         for e in ents:
             self.assertEqual(h.repl_status(ro.vp("notes.txt", e)),
                              "REPLICA")
+        # a destination mounted -o ro still takes replicas in
+        self.write(m, "notes.txt", b"three\n")
+        h.wait_status(p, "COMPLETED")
+        h.wait_for(lambda: h.read_file(q) == b"three\n",
+                   "the new version in the read-only mount of DEST")
+        self.assertEqual(h.xattr(q, "user.crrfs.version-id"),
+                         h.xattr(p, "user.crrfs.version-id"))
         ro.stop()
 
         # a restore makes a new version (SPEC section 3): it is shipped
@@ -177,6 +184,8 @@ class TestDirReplication(ReplCase):
         self.wait_key_completed(m, "notes.txt")
         vs = self.wait_same(m, dest, "notes.txt")
         self.assertEqual(vs[-1]["current"], True)
+        self.assertEqual(vs[-1]["version_id"],
+                         h.xattr(p, "user.crrfs.version-id"))
         self.assertEqual(vs[-1]["sha256"], vs[0]["sha256"])
 
         # rm: a delete marker, shipped (delete_marker_replication enabled)
