@@ -62,6 +62,27 @@ static void mpu_fail(struct mpu *m, int rc, const char *why)
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* Read a part in 1 MiB pieces, so a cancel is seen between them. */
+static ssize_t part_read(struct mpu *m, char *buf, uint64_t len,
+			 uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		size_t want = len - done < (1u << 20) ? (size_t)(len - done)
+						      : (1u << 20);
+		ssize_t n;
+
+		if (remote_cancelled(m->o))
+			return -ECANCELED;
+		n = store_file_read(m->f, buf + done, want, off + done);
+		if (n <= 0)
+			return n < 0 ? n : (ssize_t)done;
+		done += (uint64_t)n;
+	}
+	return (ssize_t)done;
+}
+
 static void *mpu_worker(void *arg)
 {
 	struct mpu *m = arg;
@@ -91,7 +112,11 @@ static void *mpu_worker(void *arg)
 		off = (uint64_t)i * m->part_size;
 		len = m->size - off < m->part_size ? m->size - off :
 						      m->part_size;
-		n = store_file_read(m->f, buf, (size_t)len, off);
+		n = part_read(m, buf, len, off);
+		if (n == -ECANCELED) {
+			mpu_fail(m, -ECANCELED, "cancelled");
+			break;
+		}
 		if (n != (ssize_t)len) {
 			rc = n < 0 ? (int)n : -EIO;
 			snprintf(why, sizeof(why), "cannot read version %s of "
