@@ -6,18 +6,25 @@
  * marker, a 130 MiB multipart upload, idempotency, no orphan uploads,
  * HTTPS with and without the CA, virtual-hosted addressing, and the
  * refusals (wrong credentials, unversioned or missing bucket, dead
- * endpoint, radosgw killed in the middle of a multipart upload). Results are read back with ListObjectVersions/HeadObject
- * and, once, with the AWS CLI as an independent client.
+ * endpoint, radosgw killed in the middle of a multipart upload), and
+ * cancels: in the middle of a multipart upload (the upload stays
+ * recorded and the next ship aborts it) and against a server that never
+ * answers. Results are read back with ListObjectVersions/HeadObject and,
+ * once, with the AWS CLI as an independent client.
  *
  * The tests run in a child process; the parent always stops the RGW.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -145,9 +152,9 @@ static int note_cb(void *arg, const char *id)
 }
 
 /* Ship the head of key oid (a data version or a marker). */
-static int ship(struct remote *r, struct store *s, uint64_t oid,
-		bool maybe_sent, struct notes *n, const char *prev,
-		char *why, size_t whylen)
+static int ship_c(struct remote *r, struct store *s, uint64_t oid,
+		  bool maybe_sent, struct notes *n, const char *prev,
+		  const atomic_bool *cancel, char *why, size_t whylen)
 {
 	struct remote_obj o = { 0 };
 	struct store_entry e;
@@ -169,11 +176,19 @@ static int ship(struct remote *r, struct store *s, uint64_t oid,
 	o.prev_upload = prev ? prev : "";
 	o.note_upload = n ? note_cb : NULL;
 	o.note_arg = n;
+	o.cancel = cancel;
 	why[0] = '\0';
 	rc = remote_ship(r, &o, why, whylen);
 	free(x);
 	free(key);
 	return rc;
+}
+
+static int ship(struct remote *r, struct store *s, uint64_t oid,
+		bool maybe_sent, struct notes *n, const char *prev,
+		char *why, size_t whylen)
+{
+	return ship_c(r, s, oid, maybe_sent, n, prev, NULL, why, whylen);
 }
 
 struct count {
@@ -397,6 +412,8 @@ static uint64_t put_big(struct store *s, const char *name)
 
 static void test_outage(struct store *s, struct s3_client *c,
 			uint64_t big);
+static void test_cancel_mpu(struct store *s, struct s3_client *c,
+			    uint64_t big);
 
 static void test_multipart(struct store *s, struct s3_client *c)
 {
@@ -486,12 +503,14 @@ static void test_multipart(struct store *s, struct s3_client *c)
 	CHECK_EQ_INT(count_versions(c, "big.bin").versions, 2);
 	remote_free(r);
 	test_outage(s, c, big);
+	test_cancel_mpu(s, c, big);
 }
 
 struct outage {
 	struct remote *r;
 	struct store *s;
 	uint64_t oid;
+	atomic_bool cancel;
 	struct notes nt;
 	int rc;
 	char why[REMOTE_WHY_MAX];
@@ -526,6 +545,7 @@ static void *outage_ship(void *arg)
 	ro.prev_upload = "";
 	ro.note_upload = outage_note;
 	ro.note_arg = o;
+	ro.cancel = &o->cancel;
 	o->rc = remote_ship(o->r, &ro, o->why, sizeof(o->why));
 	return NULL;
 }
@@ -580,6 +600,119 @@ static void test_outage(struct store *s, struct s3_client *c,
 	remote_free(o.r);
 	pthread_mutex_destroy(&o.lock);
 	pthread_cond_destroy(&o.cond);
+}
+
+/*
+ * A stop in the middle of a multipart upload: the ship gives up at once
+ * (parts in flight aborted, no abort request waited for), the upload id
+ * stays recorded, and the next ship (maybe_sent, prev_upload) aborts it:
+ * no orphan upload.
+ */
+static void test_cancel_mpu(struct store *s, struct s3_client *c,
+			    uint64_t big)
+{
+	struct rules_dest d = dest("eu", ep, "crrfs-repl");
+	char why[REMOTE_WHY_MAX], prev[S3_ID_MAX];
+	int before = count_versions(c, "big.bin").versions;
+	unsigned uploads;
+	struct outage o;
+	pthread_t th;
+	double t0, t;
+
+	memset(&o, 0, sizeof(o));
+	atomic_init(&o.cancel, false);
+	o.r = open_remote(&d);
+	o.s = s;
+	o.oid = big;
+	pthread_mutex_init(&o.lock, NULL);
+	pthread_cond_init(&o.cond, NULL);
+	CHECK_EQ_INT(pthread_create(&th, NULL, outage_ship, &o), 0);
+	pthread_mutex_lock(&o.lock);
+	while (!o.noted)
+		pthread_cond_wait(&o.cond, &o.lock);
+	pthread_mutex_unlock(&o.lock);
+	usleep(150000);		/* parts on the wire */
+	t0 = now_s();
+	atomic_store(&o.cancel, true);
+	pthread_join(th, NULL);
+	t = now_s() - t0;
+	printf("multipart cancelled in %.0f ms\n", t * 1e3);
+	CHECK_EQ_INT(o.rc, -ECANCELED);
+	CHECK(t < 0.5);
+	CHECK_EQ_INT(o.nt.calls, 1);		/* the id, never cleared */
+	CHECK(o.nt.last[0] != '\0');
+	snprintf(prev, sizeof(prev), "%s", o.nt.last);
+	CHECK_EQ_INT(s3_count_uploads(c, "big.bin", &uploads, why,
+				      sizeof(why)), 0);
+	CHECK_EQ_INT(uploads, 1);
+	/* the next process: maybe_sent, with the recorded id */
+	o.nt.calls = 0;
+	CHECK_EQ_INT(ship(o.r, s, big, true, &o.nt, prev, why, sizeof(why)),
+		     0);
+	CHECK_EQ_STR(o.nt.last, "");
+	CHECK_EQ_INT(s3_count_uploads(c, "big.bin", &uploads, why,
+				      sizeof(why)), 0);
+	CHECK_EQ_INT(uploads, 0);
+	CHECK_EQ_INT(count_versions(c, "big.bin").versions, before);
+	remote_free(o.r);
+	pthread_mutex_destroy(&o.lock);
+	pthread_cond_destroy(&o.cond);
+}
+
+struct late {
+	atomic_bool flag;
+	double at;
+};
+
+static void *cancel_later(void *arg)
+{
+	struct late *l = arg;
+
+	usleep(200000);
+	l->at = now_s();
+	atomic_store(&l->flag, true);
+	return NULL;
+}
+
+/*
+ * A server that takes the connection and never answers: without a cancel
+ * the PUT would wait out the low-speed limit (60 s); with one it ends
+ * within about 100 ms of the flag.
+ */
+static void test_cancel_stalled(struct store *s)
+{
+	struct sockaddr_in sa = { 0 };
+	socklen_t sl = sizeof(sa);
+	char why[REMOTE_WHY_MAX], url[64];
+	struct rules_dest d;
+	struct remote *r;
+	struct late l;
+	pthread_t th;
+	uint64_t f = tst_put(s, STORE_ROOT_OID, "stalled.txt", "stall", 5);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+	double t;
+
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ_INT(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	CHECK_EQ_INT(listen(fd, 4), 0);	/* the kernel accepts; we never */
+	CHECK_EQ_INT(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u",
+		 (unsigned)ntohs(sa.sin_port));
+	d = dest("stalled", url, "crrfs-repl");
+	r = open_remote(&d);
+	atomic_init(&l.flag, false);
+	CHECK_EQ_INT(pthread_create(&th, NULL, cancel_later, &l), 0);
+	rc = ship_c(r, s, f, false, NULL, NULL, &l.flag, why, sizeof(why));
+	t = now_s();
+	pthread_join(th, NULL);
+	CHECK_EQ_INT(rc, -ECANCELED);
+	CHECK(strstr(why, "cancelled") != NULL);
+	printf("stalled PUT cancelled %.0f ms after the flag\n",
+	       (t - l.at) * 1e3);
+	CHECK(t - l.at < 0.3);
+	remote_free(r);
+	close(fd);
 }
 
 static void test_https_vhost(struct store *s, struct s3_client *c)
@@ -766,6 +899,7 @@ static int tests(void)
 	test_check(c);
 	test_objects(s, c);
 	test_refusals(s);
+	test_cancel_stalled(s);
 	test_https_vhost(s, c);
 	test_rate(s);
 	test_keepalive(c);
