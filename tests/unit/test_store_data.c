@@ -78,6 +78,31 @@ static void test_append_and_overwrite(struct store *s)
 	CHECK(got && len == big && got[20 * MiB + 100] != 'Z');
 	free(got);
 	CHECK_EQ_INT(tst_nversions(s, oid), 3);
+	/*
+	 * One write over several chunks, unaligned at both ends, some owned
+	 * already (a chunk written just before), the rest shared with the
+	 * head: the copied-on-write edges keep their old bytes, and the head
+	 * before it stays as it was.
+	 */
+	CHECK_EQ_INT(store_stat(s, oid, &e), 0);
+	v1 = e.head.vseq;
+	CHECK_EQ_INT(store_file_open(s, oid, 0, &f), 0);
+	memset(data + 3 * STORE_CHUNK, 'A', 10);
+	CHECK_EQ_INT(store_file_write(f, data + 3 * STORE_CHUNK, 10,
+				      3 * STORE_CHUNK), 10);
+	len = 5 * STORE_CHUNK + 333;
+	memset(data + STORE_CHUNK + 7, 'B', len);
+	CHECK_EQ_INT(store_file_write(f, data + STORE_CHUNK + 7, len,
+				      STORE_CHUNK + 7), (ssize_t)len);
+	CHECK_EQ_INT(seal(s, f, oid), 0);
+	store_file_free(f);
+	got = tst_get(s, oid, 0, &len);
+	CHECK(got && len == big + 1024 && !memcmp(got, data, len));
+	free(got);
+	got = tst_get(s, oid, v1, &len);
+	CHECK(got && len == big + 1024 && got[STORE_CHUNK + 7] != 'B' &&
+	      got[3 * STORE_CHUNK] != 'A');
+	free(got);
 	free(data);
 }
 
