@@ -7,7 +7,7 @@
  * also works inside containers and bind mounts; the hidden .versions
  * directory then proves it is a crrfs mount.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
  * to stdout when the daemon said yes and to stderr when it said no, and
  * a failing command never prints half of its answer on stdout.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <stdlib.h>

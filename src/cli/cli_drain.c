@@ -9,7 +9,7 @@
  * ships a store's backlog at a time. Interrupting it loses nothing: the
  * jobs stay queued in the store and the next run (or mount) resumes them.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -10,7 +10,7 @@
  * unlocked, as fsck does) when none does: the two give the same answers,
  * since both come from the queue table in the store.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <inttypes.h>

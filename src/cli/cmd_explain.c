@@ -9,7 +9,7 @@
  * what happens. Each rule that does not match says the first reason, in
  * the order S3 checks a filter: status, prefix, then each tag.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

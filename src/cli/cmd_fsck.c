@@ -7,7 +7,7 @@
  * it can never race the daemon. The store logs each problem it finds (with
  * its subject) on stderr; this command adds the counts on stdout.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

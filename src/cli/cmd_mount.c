@@ -10,7 +10,7 @@
  * the caller's terminal, not only in syslog. The child keeps the caller's
  * stderr until then, and prints its own error there before reporting.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

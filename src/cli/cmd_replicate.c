@@ -9,7 +9,7 @@
  * is left, 1 when FAILED versions remain (or the store is mounted, whose
  * daemon replicates it already).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -8,7 +8,7 @@
  * key's versions first, so a typo gets "no version 'X'" rather than the
  * bare errno the kernel can carry back.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -10,7 +10,7 @@
  * daemon is still there. Otherwise the work is done here, as `crrfs
  * replicate` does (cli_drain_offline).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

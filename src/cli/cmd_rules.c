@@ -8,7 +8,7 @@
  * is the store itself). The summary restates each rule in words, so a
  * mistake in a prefix or a tag shows before any data moves.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -8,7 +8,7 @@
  * at STORE/rules.ini. Both print the report of repl_report, so a script
  * sees one format whether the store is mounted or not.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

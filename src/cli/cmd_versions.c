@@ -7,7 +7,7 @@
  * the store read-only without its lock, so tests and operators can look at
  * the store itself, mounted or not, and compare.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

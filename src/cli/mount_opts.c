@@ -7,7 +7,7 @@
  * usage error rather than a silent no-op, so a typo never mounts a store
  * with other semantics than the user asked for.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* objects record flags */
 enum obj_flags {

@@ -2,7 +2,7 @@
  * log.c - see log.h. One fprintf per message so lines from several
  * threads never interleave (stdio locks the stream per call).
  */
-#include "log.h"
+#include "util/log.h"
 
 #include <stdio.h>
 #include <syslog.h>

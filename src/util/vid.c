@@ -2,7 +2,7 @@
  * vid.c - see vid.h. Pure functions, no state: the store owns the counter
  * and the clock, which keeps these table-testable.
  */
-#include "vid.h"
+#include "util/vid.h"
 
 #include <errno.h>
 #include <stdio.h>

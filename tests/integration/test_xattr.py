@@ -4,7 +4,7 @@
 
 Design choice: most checks use os.*xattr for exact errnos; the attr
 package's getfattr/setfattr are used too, since they are what the README
-and users type. Errnos follow src/versions/versions.h: unknown
+and users type. Errnos follow include/versions/versions.h: unknown
 user.crrfs.* name -> EINVAL on set, read-only name -> EPERM, malformed
 version id -> EINVAL, well-formed id the key does not have -> ENODATA
 (ENOENT also accepted: both say "no such version").

@@ -1,5 +1,5 @@
 /*
- * test_rules.c - the rule file loader and matcher (src/conf/rules.h).
+ * test_rules.c - the rule file loader and matcher (include/conf/rules.h).
  *
  * Table-driven: each bad file must be refused at the right line with the
  * right reason, and nothing returned; good files must give the right
