@@ -10,7 +10,7 @@
  *      'S' oid(be64) vseq(be64) DEST  the version's status at DEST
  *      'C' DEST                      DEST's backlog counters
  *    Jobs of one destination are therefore scanned in creation order.
- *  - Per destination, N workers (default 4) take jobs in that order; a
+ *  - Per destination, N workers (default 16) take jobs in that order; a
  *    key with a job in flight, backing off, or FAILED holds back its later
  *    versions, so versions of one key arrive in the order they were made
  *    while different keys go in parallel.
@@ -39,6 +39,15 @@
 struct repl;
 struct remote;
 
+/*
+ * Workers per destination unless told otherwise. Small objects are bound
+ * by the server's time per request, not by bandwidth, so more requests in
+ * flight is what makes them go faster: against one RGW on 2 cores, 4
+ * workers shipped 191 small files a second, 16 236, 32 255. Memory stays
+ * bounded: multipart part buffers are shared per destination.
+ */
+#define REPL_WORKERS_DEFAULT 16
+
 struct repl_opts {
 	struct store *store;		/* open for writing; outlives the repl */
 	const char *store_path;		/* STORE; copied */
@@ -46,7 +55,7 @@ struct repl_opts {
 					 * exists, else nothing replicates
 					 * (but replicas are still taken
 					 * in). Copied. */
-	unsigned workers;		/* per destination; 0 = default (4) */
+	unsigned workers;		/* per destination; 0 = default */
 	bool no_check;			/* skip remote_check at start */
 	/*
 	 * Tests: open destinations with this instead of remote_open (NULL:

@@ -52,7 +52,7 @@ static const char mount_usage[] =
 	"      ro                   read-only mount (no replication)\n"
 	"      rules=FILE           as --rules\n"
 	"      workers=N            uploads in parallel per destination\n"
-	"                           (default 4)\n"
+	"                           (default 16)\n"
 	"      allow_other, allow_root, default_permissions, fsname=, subtype=\n"
 	"                           as for any FUSE filesystem\n"
 	"  --rules FILE       replication rules (default: STORE/rules.ini when\n"

@@ -285,6 +285,8 @@ static void s3_free(struct remote *base)
 	struct remote_s3 *r = (struct remote_s3 *)base;
 
 	s3_client_free(r->c);
+	pthread_cond_destroy(&r->parts_cond);
+	pthread_mutex_destroy(&r->parts_lock);
 	free(r->endpoint);
 	free(r->bucket);
 	free(r->storage_class);
@@ -310,6 +312,8 @@ int remote_s3_open(const struct rules_dest *d, struct remote **out,
 	if (!r)
 		return -ENOMEM;
 	r->base.ops = &s3_ops;
+	pthread_mutex_init(&r->parts_lock, NULL);
+	pthread_cond_init(&r->parts_cond, NULL);
 	snprintf(r->base.name, sizeof(r->base.name), "%s",
 		 d->name ? d->name : "");
 	r->endpoint = strdup(d->endpoint ? d->endpoint : "");

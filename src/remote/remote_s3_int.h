@@ -7,6 +7,7 @@
 #ifndef CRRFS_REMOTE_S3_INT_H
 #define CRRFS_REMOTE_S3_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,13 +17,16 @@
 /*
  * Sizes, in one place: objects of S3_MULTIPART_MIN bytes or more go up
  * in parts of S3_PART_SIZE (larger when 10,000 parts would not do),
- * S3_PARTS_IN_FLIGHT at a time; objects up to S3_INMEM_MAX are read into
+ * S3_PARTS_IN_FLIGHT at a time, and at most S3_PART_BUDGET parts of all
+ * the destination's uploads in memory at once (128 MiB, however many
+ * workers ship big files); objects up to S3_INMEM_MAX are read into
  * memory (and get a Content-MD5), bigger ones are streamed from the store.
  */
 #define S3_MULTIPART_MIN ((uint64_t)64 * 1024 * 1024)
 #define S3_PART_SIZE ((uint64_t)16 * 1024 * 1024)
 #define S3_PARTS_MAX 10000u
 #define S3_PARTS_IN_FLIGHT 4u
+#define S3_PART_BUDGET 8u	/* part buffers in memory per destination */
 #define S3_INMEM_MAX ((uint64_t)8 * 1024 * 1024)
 
 /* The metadata names crrfs writes (after "x-amz-meta-"). */
@@ -36,6 +40,10 @@ struct remote_s3 {
 	char *endpoint;			/* for messages */
 	char *bucket;
 	char *storage_class;		/* destination's, or NULL */
+	pthread_mutex_t parts_lock;
+	pthread_cond_t parts_cond;	/* a part buffer was given back */
+	unsigned parts_used;		/* parts_lock; <= S3_PART_BUDGET */
+	unsigned parts_peak;		/* parts_lock; most in use at once */
 };
 
 /* A growable list of "name: value" header lines. */

@@ -14,10 +14,12 @@
  * the first part is sent, and cleared only once the upload is complete
  * or aborted; so after kill -9 at any point the next attempt finds the
  * id in prev_upload and aborts it first. Workers (up to
- * S3_PARTS_IN_FLIGHT threads) each take the next part number, read that
- * part from the store into a buffer of their own, and send it with its
- * SHA-256 and MD5; the first failure stops the others from starting new
- * parts.
+ * S3_PARTS_IN_FLIGHT threads) each take the next part number and one of
+ * the destination's S3_PART_BUDGET part buffers, read that part from the
+ * store into it, and send it with its SHA-256 and MD5; the first failure
+ * stops the others from starting new parts. A thread holds one buffer at
+ * a time and gives it back after each part, so uploads waiting for a
+ * buffer always make progress.
  *
  * Cancel (remote_obj.cancel): the parts in flight are aborted by their
  * own transfers (the flag rides in each part's body), no new part starts,
@@ -35,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -83,23 +87,111 @@ static ssize_t part_read(struct mpu *m, char *buf, uint64_t len,
 	return (ssize_t)done;
 }
 
+/*
+ * Take one of the destination's part buffers (len bytes), waiting for one
+ * to be given back when all are out; NULL if cancelled or out of memory.
+ */
+static char *part_buf_take(struct mpu *m, uint64_t len, int *rc)
+{
+	struct remote_s3 *r = m->r;
+	char *buf;
+
+	pthread_mutex_lock(&r->parts_lock);
+	while (r->parts_used >= S3_PART_BUDGET && !remote_cancelled(m->o)) {
+		struct timespec t;
+
+		/* Timed, so a cancel is seen within 50 ms. */
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += 50 * 1000000L;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->parts_cond, &r->parts_lock, &t);
+	}
+	if (remote_cancelled(m->o)) {
+		pthread_mutex_unlock(&r->parts_lock);
+		*rc = -ECANCELED;
+		return NULL;
+	}
+	if (++r->parts_used > r->parts_peak)
+		r->parts_peak = r->parts_used;
+	pthread_mutex_unlock(&r->parts_lock);
+	/* mmap, not malloc: glibc would keep a freed 16 MiB block in each
+	 * thread's arena, and the budget would not bound the memory. */
+	buf = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		buf = NULL;
+		*rc = -ENOMEM;
+		pthread_mutex_lock(&r->parts_lock);
+		r->parts_used--;
+		pthread_cond_signal(&r->parts_cond);
+		pthread_mutex_unlock(&r->parts_lock);
+	}
+	return buf;
+}
+
+static void part_buf_give(struct mpu *m, char *buf, uint64_t len)
+{
+	struct remote_s3 *r = m->r;
+
+	munmap(buf, (size_t)len);
+	pthread_mutex_lock(&r->parts_lock);
+	r->parts_used--;
+	pthread_cond_signal(&r->parts_cond);
+	pthread_mutex_unlock(&r->parts_lock);
+}
+
+/* Send one part; 0, or the failure recorded in m. */
+static int mpu_part(struct mpu *m, unsigned i)
+{
+	char why[REMOTE_WHY_MAX];
+	struct s3_body b = { 0 };
+	uint64_t off = (uint64_t)i * m->part_size;
+	uint64_t len = m->size - off < m->part_size ? m->size - off :
+						      m->part_size;
+	char *buf;
+	ssize_t n;
+	int rc = 0;
+
+	buf = part_buf_take(m, len, &rc);
+	if (!buf) {
+		mpu_fail(m, rc, rc == -ECANCELED ? "cancelled" :
+			 "cannot allocate a part buffer");
+		return rc;
+	}
+	n = part_read(m, buf, len, off);
+	if (n == -ECANCELED) {
+		rc = -ECANCELED;
+		mpu_fail(m, rc, "cancelled");
+		goto out;
+	}
+	if (n != (ssize_t)len) {
+		rc = n < 0 ? (int)n : -EIO;
+		snprintf(why, sizeof(why), "cannot read version %s of '%s': %s",
+			 m->o->v.vid, m->o->key, strerror(-rc));
+		mpu_fail(m, rc, why);
+		goto out;
+	}
+	b.data = buf;
+	b.len = len;
+	b.cancel = m->o->cancel;
+	rc = s3_mpu_part(m->r->c, m->o->key, m->upload_id, i + 1, &b,
+			 m->etags[i], why, sizeof(why));
+	if (rc)
+		mpu_fail(m, rc, why);
+out:
+	part_buf_give(m, buf, len);
+	return rc;
+}
+
 static void *mpu_worker(void *arg)
 {
 	struct mpu *m = arg;
-	char why[REMOTE_WHY_MAX];
-	struct s3_body b = { 0 };
-	char *buf = malloc((size_t)m->part_size);
 	unsigned i;
-	ssize_t n;
-	int rc;
 
-	if (!buf) {
-		mpu_fail(m, -ENOMEM, "cannot allocate a part buffer");
-		return NULL;
-	}
 	for (;;) {
-		uint64_t off, len;
-
 		if (remote_cancelled(m->o)) {
 			mpu_fail(m, -ECANCELED, "cancelled");
 			break;
@@ -107,35 +199,9 @@ static void *mpu_worker(void *arg)
 		pthread_mutex_lock(&m->lock);
 		i = m->rc ? m->nparts : m->next++;
 		pthread_mutex_unlock(&m->lock);
-		if (i >= m->nparts)
+		if (i >= m->nparts || mpu_part(m, i))
 			break;
-		off = (uint64_t)i * m->part_size;
-		len = m->size - off < m->part_size ? m->size - off :
-						      m->part_size;
-		n = part_read(m, buf, len, off);
-		if (n == -ECANCELED) {
-			mpu_fail(m, -ECANCELED, "cancelled");
-			break;
-		}
-		if (n != (ssize_t)len) {
-			rc = n < 0 ? (int)n : -EIO;
-			snprintf(why, sizeof(why), "cannot read version %s of "
-				 "'%s': %s", m->o->v.vid, m->o->key,
-				 strerror(-rc));
-			mpu_fail(m, rc, why);
-			break;
-		}
-		b.data = buf;
-		b.len = len;
-		b.cancel = m->o->cancel;
-		rc = s3_mpu_part(m->r->c, m->o->key, m->upload_id, i + 1, &b,
-				 m->etags[i], why, sizeof(why));
-		if (rc) {
-			mpu_fail(m, rc, why);
-			break;
-		}
 	}
-	free(buf);
 	return NULL;
 }
 

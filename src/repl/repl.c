@@ -179,7 +179,7 @@ int repl_new(const struct repl_opts *o, struct repl **out, char *err,
 		free(r->rules_path);
 		r->rules_path = NULL;
 	}
-	r->workers = o->workers ? o->workers : 4;
+	r->workers = o->workers ? o->workers : REPL_WORKERS_DEFAULT;
 	r->settle_ms = o->settle_ms ? o->settle_ms : REPL_SETTLE_MS;
 	r->backoff_ms = o->backoff_ms ? o->backoff_ms : 200;
 	r->backoff_max_ms = o->backoff_max_ms ? o->backoff_max_ms : 60000;

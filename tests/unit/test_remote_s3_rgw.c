@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "remote/remote.h"
+#include "remote/remote_s3_int.h"
 #include "s3/s3.h"
 #include "s3/sigv4.h"
 #include "store_test_util.h"
@@ -414,6 +415,8 @@ static void test_outage(struct store *s, struct s3_client *c,
 			uint64_t big);
 static void test_cancel_mpu(struct store *s, struct s3_client *c,
 			    uint64_t big);
+static void test_part_budget(struct store *s, struct s3_client *c,
+			     uint64_t big);
 
 static void test_multipart(struct store *s, struct s3_client *c)
 {
@@ -502,8 +505,59 @@ static void test_multipart(struct store *s, struct s3_client *c)
 	CHECK_EQ_INT(uploads, 0);
 	CHECK_EQ_INT(count_versions(c, "big.bin").versions, 2);
 	remote_free(r);
+	test_part_budget(s, c, big);
 	test_outage(s, c, big);
 	test_cancel_mpu(s, c, big);
+}
+
+struct budget_ship {
+	struct remote *r;
+	struct store *s;
+	uint64_t oid;
+	int rc;
+	char why[REMOTE_WHY_MAX];
+};
+
+static void *budget_ship(void *arg)
+{
+	struct budget_ship *b = arg;
+
+	b->rc = ship(b->r, b->s, b->oid, false, NULL, NULL, b->why,
+		     sizeof(b->why));
+	return NULL;
+}
+
+/*
+ * Three multipart uploads at once through one destination would want
+ * 3 x S3_PARTS_IN_FLIGHT part buffers; they share S3_PART_BUDGET, so the
+ * memory stays bounded whatever the number of workers, and all complete.
+ */
+static void test_part_budget(struct store *s, struct s3_client *c,
+			     uint64_t big)
+{
+	struct rules_dest d = dest("eu", ep, "crrfs-repl");
+	struct remote *r = open_remote(&d);
+	struct remote_s3 *rs = (struct remote_s3 *)r;
+	struct budget_ship b[3];
+	pthread_t th[3];
+	int before = count_versions(c, "big.bin").versions, i;
+
+	for (i = 0; i < 3; i++) {
+		b[i] = (struct budget_ship){ r, s, big, -1, "" };
+		CHECK_EQ_INT(pthread_create(&th[i], NULL, budget_ship, &b[i]),
+			     0);
+	}
+	for (i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ_INT(b[i].rc, 0);
+	}
+	printf("part budget: at most %u part buffers at once (budget %u)\n",
+	       rs->parts_peak, S3_PART_BUDGET);
+	CHECK(rs->parts_peak <= S3_PART_BUDGET);
+	CHECK(rs->parts_peak > S3_PARTS_IN_FLIGHT);
+	CHECK_EQ_INT(rs->parts_used, 0);
+	CHECK_EQ_INT(count_versions(c, "big.bin").versions, before + 3);
+	remote_free(r);
 }
 
 struct outage {
