@@ -85,9 +85,13 @@ def table(summary, peers):
 
 def chart(summary, peers, outdir):
     """Bar chart of ratios to the plain directory; None without gnuplot."""
-    others = [p for p in peers if p != "plain"]
     metrics = [m for m in sorted(summary) if "." not in m
                and "plain" in summary[m]]
+    # Only peers with a ratio to chart: the replicators have none (their
+    # workload has no plain directory), and gnuplot fails on a column
+    # that is all NaN.
+    others = [p for p in peers if p != "plain" and any(
+        summary[m].get(p, {}).get("vs_plain") for m in metrics)]
     if not others or not metrics:
         return None
     dat = os.path.join(outdir, "ratios.dat")
@@ -100,7 +104,7 @@ def chart(summary, peers, outdir):
     png = os.path.join(outdir, "ratios.png")
     plot = ", ".join("'%s' using %d:xtic(1) title '%s'" % (dat, i + 2, p)
                      for i, p in enumerate(others))
-    script = ("set terminal png size 1400,700; set output '%s';"
+    script = ("set terminal png size 1400,700 noenhanced; set output '%s';"
               "set style data histograms; set style fill solid 0.8;"
               "set logscale y; set xtics rotate by -40; set key top left;"
               "set ylabel 'ratio to plain directory (log, >1 = better)';"
@@ -110,5 +114,7 @@ def chart(summary, peers, outdir):
         subprocess.run(["gnuplot", "-e", script], check=True,
                        capture_output=True)
     except (OSError, subprocess.CalledProcessError):
+        if os.path.exists(png):
+            os.unlink(png)  # gnuplot leaves an empty file behind
         return None
     return png
