@@ -38,8 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 struct mpu {
@@ -87,6 +87,15 @@ static ssize_t part_read(struct mpu *m, char *buf, uint64_t len,
 	return (ssize_t)done;
 }
 
+/* A part buffer's slot is free again: wake one upload waiting for it. */
+static void part_slot_give(struct remote_s3 *r)
+{
+	pthread_mutex_lock(&r->parts_lock);
+	r->parts_used--;
+	pthread_cond_signal(&r->parts_cond);
+	pthread_mutex_unlock(&r->parts_lock);
+}
+
 /*
  * Take one of the destination's part buffers (len bytes), waiting for one
  * to be given back when all are out; NULL if cancelled or out of memory.
@@ -98,15 +107,9 @@ static char *part_buf_take(struct mpu *m, uint64_t len, int *rc)
 
 	pthread_mutex_lock(&r->parts_lock);
 	while (r->parts_used >= S3_PART_BUDGET && !remote_cancelled(m->o)) {
-		struct timespec t;
-
 		/* Timed, so a cancel is seen within 50 ms. */
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += 50 * 1000000L;
-		if (t.tv_nsec >= 1000000000L) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000L;
-		}
+		struct timespec t = clock_deadline_ms(50);
+
 		pthread_cond_timedwait(&r->parts_cond, &r->parts_lock, &t);
 	}
 	if (remote_cancelled(m->o)) {
@@ -124,23 +127,15 @@ static char *part_buf_take(struct mpu *m, uint64_t len, int *rc)
 	if (buf == MAP_FAILED) {
 		buf = NULL;
 		*rc = -ENOMEM;
-		pthread_mutex_lock(&r->parts_lock);
-		r->parts_used--;
-		pthread_cond_signal(&r->parts_cond);
-		pthread_mutex_unlock(&r->parts_lock);
+		part_slot_give(r);
 	}
 	return buf;
 }
 
 static void part_buf_give(struct mpu *m, char *buf, uint64_t len)
 {
-	struct remote_s3 *r = m->r;
-
 	munmap(buf, (size_t)len);
-	pthread_mutex_lock(&r->parts_lock);
-	r->parts_used--;
-	pthread_cond_signal(&r->parts_cond);
-	pthread_mutex_unlock(&r->parts_lock);
+	part_slot_give(m->r);
 }
 
 /* Send one part; 0, or the failure recorded in m. */

@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 struct store_op {
@@ -263,13 +263,7 @@ static void *flusher_main(void *arg)
 
 	pthread_mutex_lock(&s->qlock);
 	while (!s->stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += s->sync_ms / 1000;
-		ts.tv_nsec += (long)(s->sync_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = clock_deadline_ms(s->sync_ms);
 		pthread_cond_timedwait(&s->fcond, &s->qlock, &ts);
 		if (s->stop || !s->unsynced)
 			continue;
