@@ -65,9 +65,13 @@ class Xattr(h.MountTestCase):
         h.write_file(p, data)
         self.assertEqual(xget(p, "user.crrfs.sha256"),
                          hashlib.sha256(data).hexdigest())
+        # Truncated by its O_TRUNC open and never written: the version is
+        # made at release, which the kernel sends after close(2) returns
+        # (docs/design-fs.md, "Known limits").
         h.write_file(p, b"")
-        self.assertEqual(xget(p, "user.crrfs.sha256"),
-                         hashlib.sha256(b"").hexdigest())
+        empty = hashlib.sha256(b"").hexdigest()
+        h.poll(lambda: xget(p, "user.crrfs.sha256") == empty)
+        self.assertEqual(xget(p, "user.crrfs.sha256"), empty)
         first = self.m.vp("f", self.m.entries("f")[0])
         self.assertEqual(xget(first, "user.crrfs.sha256"),
                          hashlib.sha256(data).hexdigest())
