@@ -26,8 +26,6 @@
 #include "util/log.h"
 #include "util/vid.h"
 
-#define FORMAT_TEXT "crrfs-store 1\n"
-
 int store_err(int rc)
 {
 	switch (rc) {
@@ -393,22 +391,6 @@ static int mkdir_p(const char *path)
 	return rc;
 }
 
-static int write_small_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	if (n != (ssize_t)strlen(text) || fsync(fd)) {
-		close(fd);
-		return n < 0 ? -errno : -EIO;
-	}
-	close(fd);
-	return 0;
-}
-
 /* Check (and with STORE_CREATE, make) the directory layout. */
 static int store_prepare_dir(struct store *s, bool *fresh)
 {
@@ -492,7 +474,8 @@ static int store_env_open(struct store *s, const struct store_opts *o)
 	return 0;
 }
 
-static int store_dbs_open(struct store *s, bool *fresh)
+/* made: the store is being created (it had no format file). */
+static int store_dbs_open(struct store *s, bool made)
 {
 	static const char *const names[] = { "dirents", "objects", "versions",
 					     "segments", "meta", "queue",
@@ -515,15 +498,15 @@ static int store_dbs_open(struct store *s, bool *fresh)
 	if (rc)
 		goto fail;
 	if (meta_get64(s, txn, "format", &fmt) == -ENOENT) {
-		if (ro) {
-			rc = -ENOENT;
+		/* An index with no store in it, where one was made: a new
+		 * one would orphan every segment (format.c). */
+		if (!made) {
+			rc = store_index_refuse_new(s);
 			goto fail;
 		}
 		rc = store_init_root(s, txn);
-		*fresh = true;
 	} else {
 		rc = store_load_meta(s, txn, &clean);
-		*fresh = clean;	/* reused: clean means no recovery scan */
 	}
 	if (rc)
 		goto fail;
@@ -536,8 +519,9 @@ fail:
 int store_open(const struct store_opts *o, struct store **out)
 {
 	struct store *s = calloc(1, sizeof(*s));
+	struct store_format fmt = { 0 };
 	char p[SEG_PATH_MAX];
-	bool fresh = false, clean = false;
+	bool fresh = false;
 	int rc;
 
 	*out = NULL;
@@ -567,6 +551,8 @@ int store_open(const struct store_opts *o, struct store **out)
 		goto fail;
 	}
 	rc = store_prepare_dir(s, &fresh);
+	if (!rc && !fresh)
+		rc = store_format_read(s, &fmt);
 	if (rc)
 		goto fail;
 	rc = store_lock(s);
@@ -585,17 +571,29 @@ int store_open(const struct store_opts *o, struct store **out)
 			goto fail;
 		}
 	}
-	rc = store_env_open(s, o);
+	rc = fresh ? 0 : store_index_present(s);
+	if (!rc)
+		rc = store_index_check(s);
+	if (!rc)
+		rc = store_env_open(s, o);
 	if (rc)
 		goto fail;
-	rc = store_dbs_open(s, &clean);
+	rc = store_dbs_open(s, fresh);
 	if (rc) {
-		log_error("cannot open store '%s': %s", s->path, strerror(-rc));
+		if (rc != -EUCLEAN)	/* that one said why */
+			log_error("cannot open store '%s': %s", s->path,
+				  strerror(-rc));
 		goto fail;
 	}
-	if (fresh) {
-		snprintf(p, sizeof(p), "%s/format", s->path);
-		rc = write_small_file(p, FORMAT_TEXT);
+	rc = store_index_tag_check(s, &fmt);
+	if (rc)
+		goto fail;
+	/* The format file only once its index is on the disk: a format
+	 * file is the proof an index existed (format.c). */
+	if (!(s->flags & STORE_RDONLY) && (fresh || !fmt.has_tag)) {
+		rc = store_err(mdb_env_sync(s->env, 1));
+		if (!rc)
+			rc = store_format_write(s);
 		if (rc)
 			goto fail;
 	}
@@ -618,7 +616,6 @@ int store_open(const struct store_opts *o, struct store **out)
 		if (rc)
 			goto fail;
 	}
-	(void)clean;
 	*out = s;
 	return 0;
 fail:

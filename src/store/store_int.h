@@ -332,6 +332,35 @@ int hook_run(struct store_txn *t, uint64_t oid, uint64_t vseq,
 int vid_lookup(struct store *s, MDB_txn *txn, uint64_t oid, uint8_t type,
 	       const char *vid, uint64_t *vseq, struct store_vinfo *out);
 
+/* format.c: STORE/format, and refusing an index that cannot be trusted
+ * (each logs why; -EUCLEAN when the store is damaged) */
+struct store_format {
+	bool has_tag;		/* an "index <tag>" line was there */
+	uint32_t tag;
+};
+int store_format_read(const struct store *s, struct store_format *f);
+/* The format file naming s->tag, atomically. */
+int store_format_write(const struct store *s);
+/* -EUCLEAN (logged, with the number of data segments) always. */
+int store_index_refuse_new(struct store *s);
+/* Before mdb_env_open of a store that has a format file. */
+int store_index_present(struct store *s);
+/* After the meta is loaded: the index is the one the format file names. */
+int store_index_tag_check(const struct store *s,
+			  const struct store_format *f);
+
+/* index_check.c: before mdb_env_open, a truncated index is refused
+ * (-EUCLEAN, logged) rather than left to fault when LMDB maps it. */
+int store_index_check(const struct store *s);
+/*
+ * Are the pages the index file fd reaches all in its first size bytes?
+ * 0 yes, 1 no (*need: bytes it needs at least), -errno. With pages NULL,
+ * a file as long as its last page is taken as whole; otherwise the trees
+ * are always walked and *pages says how many pages they use (tests).
+ */
+int store_index_walk(int fd, uint64_t size, uint64_t *need,
+		     uint64_t *pages);
+
 /* fsck.c: recovery at open (no committer yet) */
 int store_recover(struct store *s);
 
