@@ -158,10 +158,8 @@ int store_format_write(const struct store *s)
 		}
 	}
 out:
-	if (rc) {
+	if (rc)
 		unlink(tmp);
-		log_error("cannot write '%s': %s", path, strerror(-rc));
-	}
 	return rc;
 }
 

@@ -516,6 +516,26 @@ fail:
 	return rc;
 }
 
+/*
+ * The format file only once its index is on the disk: a format file is
+ * the proof an index existed (format.c). An older store's file only
+ * gains the index line: failing that costs no safety it had before.
+ */
+static int store_format_name_index(struct store *s, bool fresh)
+{
+	int rc = store_err(mdb_env_sync(s->env, 1));
+
+	if (!rc)
+		rc = store_format_write(s);
+	if (rc && fresh)
+		log_error("cannot write '%s/format': %s", s->path,
+			  strerror(-rc));
+	else if (rc)
+		log_warn("cannot name the index in '%s/format': %s", s->path,
+			 strerror(-rc));
+	return fresh ? rc : 0;
+}
+
 int store_open(const struct store_opts *o, struct store **out)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -588,12 +608,8 @@ int store_open(const struct store_opts *o, struct store **out)
 	rc = store_index_tag_check(s, &fmt);
 	if (rc)
 		goto fail;
-	/* The format file only once its index is on the disk: a format
-	 * file is the proof an index existed (format.c). */
 	if (!(s->flags & STORE_RDONLY) && (fresh || !fmt.has_tag)) {
-		rc = store_err(mdb_env_sync(s->env, 1));
-		if (!rc)
-			rc = store_format_write(s);
+		rc = store_format_name_index(s, fresh);
 		if (rc)
 			goto fail;
 	}

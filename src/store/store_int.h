@@ -339,7 +339,7 @@ struct store_format {
 	uint32_t tag;
 };
 int store_format_read(const struct store *s, struct store_format *f);
-/* The format file naming s->tag, atomically. */
+/* The format file naming s->tag, atomically; not logged. */
 int store_format_write(const struct store *s);
 /* -EUCLEAN (logged, with the number of data segments) always. */
 int store_index_refuse_new(struct store *s);
