@@ -184,7 +184,7 @@ int store_index_refuse_new(struct store *s)
 	else if (n)
 		log_error("cannot open store '%s': index is missing or empty "
 			  "but %" PRIu64 " data segment%s; refusing to start "
-			  "a new index over them, which would lose them "
+			  "a new index over the data, which would lose it "
 			  "(nothing was changed; put the index back from a "
 			  "copy)", s->path, n,
 			  n == 1 ? " exists" : "s exist");

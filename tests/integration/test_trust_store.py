@@ -68,6 +68,7 @@ class TrustStore(unittest.TestCase):
         rc, out, err = h.crrfs(*args)
         self.assertEqual(rc, 1, "%s: exit %s (negative: a signal)\n%s%s"
                          % (" ".join(args), rc, out, err))
+        self.assertIsNone(h.SANITIZER_LINE.search(err), err)
         for w in words:
             self.assertIn(w, err, "%s: message lacks %r: %r"
                           % (" ".join(args), w, err))
@@ -78,6 +79,7 @@ class TrustStore(unittest.TestCase):
     def mount_refused(self, *words):
         rc, out = h.expect_mount_fails(self.m.argv(), self.m.mnt)
         self.assertEqual(rc, 1, out)
+        self.assertIsNone(h.SANITIZER_LINE.search(out), out)
         for w in words:
             self.assertIn(w, out, "mount: message lacks %r: %r" % (w, out))
         self.assertEqual(segments(self.store), self.segs, "mount deleted data")
