@@ -107,36 +107,39 @@ static int page_read(struct walk *w, uint64_t pgno, uint8_t *buf)
 static int walk_tree(struct walk *w, uint64_t root, unsigned level,
 		     bool main_db);
 
-/* A leaf node: its overflow pages, or (main DB) the named DB it holds. */
-static int walk_leaf_node(struct walk *w, const uint8_t *node,
-			  const uint8_t *end, bool main_db, uint8_t *scratch)
+/* The leaf node at byte off of page pg (its header checked): its
+ * overflow pages, or (main DB) the named DB it holds. */
+static int walk_leaf_node(struct walk *w, const uint8_t *pg, size_t off,
+			  bool main_db, uint8_t *scratch)
 {
-	uint16_t flags = rd16(node + 4), ksize = rd16(node + 6);
-	const uint8_t *data = node + 8 + ksize;
+	uint16_t flags = rd16(pg + off + 4);
+	size_t data = off + 8 + rd16(pg + off + 6);
 	uint64_t pgno;
+	uint32_t count;
 	int rc;
 
 	if (flags & F_BIGDATA) {
-		if (data + 8 > end)
+		if (data + 8 > w->psize)
 			return -EUCLEAN;
-		pgno = rd64(data);
+		pgno = rd64(pg + data);
 		rc = page_read(w, pgno, scratch);
 		if (rc)
 			return rc;
-		if (!(rd16(scratch + 10) & P_OVERFLOW))
+		count = rd32(scratch + 12);
+		if (!(rd16(scratch + 10) & P_OVERFLOW) || !count)
 			return 0;	/* damaged: LMDB says so itself */
-		if (pgno + rd32(scratch + 12) > w->npages) {
+		if (pgno + count > w->npages) {
 			w->missing = w->npages;
 			return 1;
 		}
-		w->pages += rd32(scratch + 12) - 1;
+		w->pages += count - 1;
 		return 0;
 	}
 	if (!main_db || !(flags & F_SUBDATA))
 		return 0;
-	if (data + DB_BYTES > end)
+	if (data + DB_BYTES > w->psize)
 		return -EUCLEAN;
-	pgno = rd64(data + DB_OFF_ROOT);
+	pgno = rd64(pg + data + DB_OFF_ROOT);
 	if (pgno == P_INVALID)
 		return 0;
 	return walk_tree(w, pgno, 0, false);
@@ -146,7 +149,6 @@ static int walk_page(struct walk *w, const uint8_t *pg, unsigned level,
 		     bool main_db)
 {
 	uint16_t flags = rd16(pg + 10), lower = rd16(pg + 12);
-	const uint8_t *end = pg + w->psize;
 	uint8_t *scratch = NULL;
 	unsigned i, nkeys;
 	int rc = 0;
@@ -158,20 +160,19 @@ static int walk_page(struct walk *w, const uint8_t *pg, unsigned level,
 	if ((flags & P_LEAF) && !(scratch = malloc(w->psize)))
 		return -ENOMEM;
 	for (i = 0; i < nkeys && !rc; i++) {
-		uint16_t off = rd16(pg + PAGE_HDR + 2 * i);
-		const uint8_t *node = pg + off;
+		size_t off = rd16(pg + PAGE_HDR + 2 * i);
 
-		if (off < PAGE_HDR || node + 8 > end) {
+		if (off < PAGE_HDR || off + 8 > w->psize) {
 			rc = -EUCLEAN;
 			break;
 		}
 		if (flags & P_BRANCH)
-			rc = walk_tree(w, rd16(node) |
-				       (uint64_t)rd16(node + 2) << 16 |
-				       (uint64_t)rd16(node + 4) << 32,
+			rc = walk_tree(w, rd16(pg + off) |
+				       (uint64_t)rd16(pg + off + 2) << 16 |
+				       (uint64_t)rd16(pg + off + 4) << 32,
 				       level + 1, main_db);
 		else
-			rc = walk_leaf_node(w, node, end, main_db, scratch);
+			rc = walk_leaf_node(w, pg, off, main_db, scratch);
 	}
 	free(scratch);
 	return rc;
