@@ -268,6 +268,7 @@ int cli_mount_opts_finish(struct cli_mount_opts *m, const char *store,
 		return -ENOMEM;
 	if (m->allow_other && !m->default_permissions)
 		rc = list_append(&m->fuse, "default_permissions", 19);
+	m->fs.default_permissions = m->allow_other || m->default_permissions;
 	/* "ro" is not listed: fs_run adds it from fs.read_only. */
 	if (!rc && !m->has_subtype)
 		rc = list_append(&m->fuse, "subtype=crrfs", 13);
