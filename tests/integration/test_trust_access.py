@@ -167,13 +167,16 @@ s.listen(8)
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
-    c.recv(512)
-    c.sendall(b"OK 0\nsquatted\n")
+    try:
+        c.recv(512)
+        c.sendall(b"OK 0\nsquatted\n")
+    except OSError:
+        pass
     c.close()
 """
 
-    def __init__(self, store):
-        name = "@" + abstract_name(store)[1:]
+    def __init__(self, store=None, path=None):
+        name = path or "@" + abstract_name(store)[1:]
         self.p = subprocess.Popen(AS_NOBODY + [sys.executable, "-c",
                                                self.CODE, name],
                                   stdout=subprocess.PIPE,
@@ -201,6 +204,10 @@ class ControlSocket(h.MountTestCase):
         self.assertNotEqual(rc, 0, out)
         rc, out, err = nobody(h.BIN, "resync", self.m.store)
         self.assertNotEqual(rc, 0, out)
+        sock = os.path.join(self.m.store, "ctl.sock")
+        st = os.lstat(sock)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
         # no abstract name is left for anyone to take
         with open("/proc/net/unix") as f:
             self.assertNotIn("@" + abstract_name(self.m.store)[1:], f.read())
@@ -221,15 +228,34 @@ class ControlSocket(h.MountTestCase):
         finally:
             sq.stop()
 
+    def test_client_checks_the_daemon(self):
+        # a careless store directory anyone may write: the socket there
+        # is another user's, and root does not believe what it says
+        self.m.stop()
+        os.chmod(self.m.store, 0o777)
+        sq = Squatter(path=os.path.join(self.m.store, "ctl.sock"))
+        try:
+            rc, out, err = h.crrfs("status", self.m.store)
+            self.assertNotIn("squatted", out + err)
+            self.assertNotEqual(rc, 0)
+        finally:
+            sq.stop()
+            os.unlink(os.path.join(self.m.store, "ctl.sock"))
+            os.chmod(self.m.store, 0o755)
+
     def test_stale_socket_after_crash(self):
+        sock = os.path.join(self.m.store, "ctl.sock")
         self.m.kill9()
+        self.assertTrue(stat.S_ISSOCK(os.lstat(sock).st_mode))
+        rc, out, err = h.crrfs("status", self.m.store)
+        self.assertEqual(rc, 0, err)	# read from the store, no daemon
         self.m.start()
         rc, out, err = h.crrfs("status", self.m.store)
         self.assertEqual(rc, 0, err)
         rc, out, err = h.crrfs("resync", self.m.store)
         self.assertEqual(rc, 0, err)
         self.m.stop()
-        # not mounted: the leftover (if any) is not a daemon
+        self.assertFalse(os.path.lexists(sock))
         rc, out, err = h.crrfs("status", self.m.store)
         self.assertEqual(rc, 0, err)
 
