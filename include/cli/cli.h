@@ -46,6 +46,8 @@ struct cli_mount_opts {
 	char *rules;		/* malloc'ed: rules=FILE (mount.crrfs), or NULL */
 	bool has_fsname;
 	bool has_subtype;
+	bool allow_other;	/* given: default_permissions is added */
+	bool default_permissions;
 };
 
 void cli_mount_opts_init(struct cli_mount_opts *m);

@@ -18,6 +18,9 @@ struct fs_opts {
 					 * ro, fsname=..., ...) */
 	bool read_only;			/* -o ro: store opened read-only */
 	bool allow_purge;		/* -o allow_purge */
+	bool default_permissions;	/* in fuse_opts: the kernel checks
+					 * modes, and so do we where it
+					 * cannot (see versions_cred) */
 	bool sync;			/* -o sync: every commit power-safe */
 	bool debug;			/* -d: libfuse debug output */
 	bool create;			/* create STORE if missing */

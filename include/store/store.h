@@ -215,6 +215,9 @@ int store_dir_has_children(struct store *s, uint64_t dir);
  */
 int store_key_path(struct store *s, uint64_t oid, char **out);
 
+/* The folder key oid is in (0 for the root); -ENOENT for an unknown oid. */
+int store_key_parent(struct store *s, uint64_t oid, uint64_t *parent);
+
 /* Resolve a key path relative to the root, following only live folders. */
 int store_resolve(struct store *s, const char *path, struct store_entry *out);
 

@@ -64,7 +64,13 @@ uint64_t versions_ino(const struct versions_node *vn);
 int versions_lookup(struct store *s, const struct versions_node *dir,
 		    const char *name, struct versions_node *out);
 
-/* stat(2) of a virtual node; write bits always cleared. */
+/*
+ * stat(2) of a virtual node. Owner, group and mode are those of what it
+ * shows, so the kernel's default_permissions check applies them: an entry
+ * has its version's mode with the write bits cleared; a folder of
+ * .versions has the mode of the folder or key it stands for (a file key's
+ * with x added where it has r), write bits kept (see view.c).
+ */
 int versions_stat(struct store *s, const struct versions_node *vn,
 		  struct stat *st);
 
@@ -88,18 +94,40 @@ int versions_list(struct store *s, const struct versions_node *dir,
 int versions_vinfo(struct store *s, uint64_t oid, uint64_t vseq,
 		   struct store_vinfo *out);
 
+/* Who asks (from the FUSE request), for what the kernel cannot check. */
+struct versions_cred {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;		/* supplementary; not copied */
+	int ngroups;
+};
+
+/*
+ * -EACCES unless who may put key oid's name back: write and search
+ * permission on its folder, and on each deleted folder above it that
+ * would come back with it, up to the first live one (access.c). who NULL
+ * (no default_permissions: the kernel checks nothing either) or root: 0.
+ */
+int versions_may_revive(struct store *s, uint64_t oid,
+			const struct versions_cred *who);
+
 /* ---- xattrs. Return value length / 0, or -errno as listxattr(2). */
 
 int versions_getxattr(struct store *s, const struct versions_node *vn,
 		      const char *name, void *buf, size_t size);
 int versions_listxattr(struct store *s, const struct versions_node *vn,
 		       char *buf, size_t size);
-/* flags: XATTR_CREATE / XATTR_REPLACE from <sys/xattr.h>. */
+/*
+ * flags: XATTR_CREATE / XATTR_REPLACE from <sys/xattr.h>. who is checked
+ * by versions_may_revive() where a restore or undelete brings a name back
+ * (a deleted key, a symlink); the kernel has checked the node itself.
+ */
 int versions_setxattr(struct store *s, const struct versions_node *vn,
-		      const char *name, const void *value, size_t size,
-		      int flags, struct versions_effect *eff);
+		      const struct versions_cred *who, const char *name,
+		      const void *value, size_t size, int flags,
+		      struct versions_effect *eff);
 int versions_removexattr(struct store *s, const struct versions_node *vn,
-			 const char *name, bool allow_purge,
-			 struct versions_effect *eff);
+			 const struct versions_cred *who, const char *name,
+			 bool allow_purge, struct versions_effect *eff);
 
 #endif

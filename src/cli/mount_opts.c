@@ -6,6 +6,10 @@
  * mount(8) and fstab add it for every filesystem. Anything else is a
  * usage error rather than a silent no-op, so a typo never mounts a store
  * with other semantics than the user asked for.
+ *
+ * allow_other always brings default_permissions: the daemon checks no
+ * mode bits itself, so without the kernel's check every local user could
+ * read, delete and restore every file. There is no way to turn it off.
  */
 #include "cli/cli.h"
 
@@ -224,6 +228,10 @@ static int opt_one(struct cli_mount_opts *m, const char *opt, bool sloppy)
 			m->has_fsname = true;
 		if (!strncmp(opt, "subtype=", 8))
 			m->has_subtype = true;
+		if (!strcmp(opt, "allow_other"))
+			m->allow_other = true;
+		if (!strcmp(opt, "default_permissions"))
+			m->default_permissions = true;
 		return list_append(&m->pass, opt, strlen(opt));
 	case OPT_IGNORE:
 		return 0;
@@ -258,8 +266,11 @@ int cli_mount_opts_finish(struct cli_mount_opts *m, const char *store,
 	m->fuse = m->pass ? strdup(m->pass) : NULL;
 	if (m->pass && !m->fuse)
 		return -ENOMEM;
+	if (m->allow_other && !m->default_permissions)
+		rc = list_append(&m->fuse, "default_permissions", 19);
+	m->fs.default_permissions = m->allow_other || m->default_permissions;
 	/* "ro" is not listed: fs_run adds it from fs.read_only. */
-	if (!m->has_subtype)
+	if (!rc && !m->has_subtype)
 		rc = list_append(&m->fuse, "subtype=crrfs", 13);
 	/* The store's path names the mount in df and /proc/mounts; a
 	 * path with a comma cannot be said in an option list. */

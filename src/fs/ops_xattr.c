@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * getxattr and listxattr differ only in the call (name NULL lists): both
@@ -52,17 +53,50 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	read_reply(req, ino, NULL, size);
 }
 
+#define CALLER_GROUPS_MAX 64
+
+/*
+ * The caller, for the checks of a restore or undelete that the kernel
+ * cannot make (versions_may_revive); NULL when the kernel checks nothing
+ * (no default_permissions) or for plain user metadata, which needs no
+ * look at the caller's groups in /proc. Groups beyond the buffer are left
+ * out: that can only refuse, never allow.
+ */
+static const struct versions_cred *caller(fuse_req_t req,
+					  const struct versions_node *vn,
+					  const char *name,
+					  struct versions_cred *c,
+					  gid_t groups[CALLER_GROUPS_MAX])
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int n;
+
+	if (!fs_of(req)->o->default_permissions ||
+	    (vn->kind == VERSIONS_LIVE && strncmp(name, "user.crrfs.", 11)))
+		return NULL;
+	c->uid = ctx->uid;
+	c->gid = ctx->gid;
+	n = ctx->uid ? fuse_req_getgroups(req, CALLER_GROUPS_MAX, groups) : 0;
+	c->ngroups = n < 0 ? 0 : n > CALLER_GROUPS_MAX ? CALLER_GROUPS_MAX : n;
+	c->groups = groups;
+	return c;
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	struct fs *fs = fs_of(req);
 	struct versions_effect eff = { 0 };
 	struct versions_node vn;
+	struct versions_cred c;
+	gid_t groups[CALLER_GROUPS_MAX];
 	int rc;
 
 	fs_vnode(fs_node(req, ino), &vn);
 	rc = fs->o->read_only ? -EROFS :
-		versions_setxattr(fs->st, &vn, name, value, size, flags, &eff);
+		versions_setxattr(fs->st, &vn,
+				  caller(req, &vn, name, &c, groups), name,
+				  value, size, flags, &eff);
 	if (eff.changed_oid)
 		fs_inval_oid(fs, eff.changed_oid);
 	fuse_reply_err(req, -rc);
@@ -73,12 +107,15 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fs *fs = fs_of(req);
 	struct versions_effect eff = { 0 };
 	struct versions_node vn;
+	struct versions_cred c;
+	gid_t groups[CALLER_GROUPS_MAX];
 	int rc;
 
 	fs_vnode(fs_node(req, ino), &vn);
 	rc = fs->o->read_only ? -EROFS :
-		versions_removexattr(fs->st, &vn, name, fs->o->allow_purge,
-				     &eff);
+		versions_removexattr(fs->st, &vn,
+				     caller(req, &vn, name, &c, groups), name,
+				     fs->o->allow_purge, &eff);
 	if (eff.changed_oid)
 		fs_inval_oid(fs, eff.changed_oid);
 	fuse_reply_err(req, -rc);

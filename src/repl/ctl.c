@@ -3,16 +3,23 @@
  * daemon that has a store mounted (it holds the store's lock, so they
  * cannot open the store themselves).
  *
- * Design: an abstract unix socket named after the store directory's
- * device and inode ("\0crrfs-ctl-<dev>-<ino>"), so any path to the store
- * finds it, nothing is left on disk after a crash, and a stale name
- * cannot exist. One thread serves one connection at a time: one request
- * line in, then "OK <status>\n" and the answer's text until the daemon
- * closes. Only root or the daemon's own uid may ask (SO_PEERCRED).
+ * Design: a unix socket file STORE/ctl.sock, mode 0600, in the store
+ * directory that only its owner may write. An abstract name (as before)
+ * could be taken by any local user first, who would then answer root's
+ * requests; a file in the store can only be made by the store's owner.
+ * Both ends also check the other with SO_PEERCRED: the daemon answers only
+ * root and its own uid; the client believes only a daemon running as
+ * root, as itself, or as the store directory's owner. A file left by a
+ * crash is found stale (nobody answers on it, and only the lock holder
+ * binds it) and replaced. One thread serves one connection at a time: one
+ * request line in, then "OK <status>\n" and the answer's text until the
+ * daemon closes. A store path too long for sun_path is reached through
+ * /proc/self/fd/N of the store directory.
  */
 #include "repl/repl_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +31,59 @@
 #include "util/log.h"
 
 #define CTL_LINE_MAX 512
+#define CTL_SOCK "ctl.sock"
 
-static int ctl_addr(const char *store_path, struct sockaddr_un *sa,
+/* Open the store directory (O_PATH, into *dir) and say its socket's
+ * address. */
+static int ctl_addr(const char *store_path, int *dir, struct sockaddr_un *sa,
 		    socklen_t *len)
 {
-	struct stat st;
 	int n;
 
-	if (stat(store_path, &st))
+	*dir = open(store_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*dir < 0)
 		return -errno;
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
-		     "crrfs-ctl-%llx-%llx", (unsigned long long)st.st_dev,
-		     (unsigned long long)st.st_ino);
-	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-			   (size_t)n);
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/" CTL_SOCK,
+		     store_path);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+		n = snprintf(sa->sun_path, sizeof(sa->sun_path),
+			     "/proc/self/fd/%d/" CTL_SOCK, *dir);
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+			   (size_t)n + 1);
 	return 0;
 }
 
-static bool peer_allowed(int fd)
+static bool peer_uid(int fd, uid_t *uid)
 {
 	struct ucred cr;
 	socklen_t l = sizeof(cr);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l))
 		return false;
-	return cr.uid == 0 || cr.uid == geteuid();
+	*uid = cr.uid;
+	return true;
+}
+
+static bool peer_allowed(int fd)
+{
+	uid_t uid;
+
+	return peer_uid(fd, &uid) && (uid == 0 || uid == geteuid());
+}
+
+/* The client's side: a daemon it may believe (dir: the store's). */
+static bool server_trusted(int fd, int dir)
+{
+	struct stat st;
+	uid_t uid;
+
+	if (!peer_uid(fd, &uid))
+		return false;
+	if (uid == 0 || uid == geteuid())
+		return true;
+	return !fstat(dir, &st) && uid == st.st_uid;
 }
 
 static bool read_line(int fd, char *buf, size_t size)
@@ -191,6 +224,57 @@ static void *ctl_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The socket file is there already: left by a daemon that died, if
+ * nobody answers on it (no other daemon can be serving, we hold the
+ * store's lock). Anything else is not ours to remove.
+ */
+static int ctl_clear_stale(int dir, const struct sockaddr_un *sa,
+			   socklen_t len)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (fstatat(dir, CTL_SOCK, &st, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = connect(fd, (const struct sockaddr *)sa, len) ? -errno
+							   : -EADDRINUSE;
+	close(fd);
+	if (rc != -ECONNREFUSED)
+		return rc;
+	return unlinkat(dir, CTL_SOCK, 0) ? -errno : 0;
+}
+
+/* Bind, owner-only before anyone can connect (only listen() allows
+ * that), and listen. */
+static int ctl_listen(struct repl *r, const struct sockaddr_un *sa,
+		      socklen_t len)
+{
+	const struct sockaddr *a = (const struct sockaddr *)sa;
+	int rc;
+
+	if (bind(r->ctl_fd, a, len)) {
+		if (errno != EADDRINUSE)
+			return -errno;
+		rc = ctl_clear_stale(r->ctl_dir, sa, len);
+		if (rc)
+			return rc;
+		if (bind(r->ctl_fd, a, len))
+			return -errno;
+	}
+	if (fchmodat(r->ctl_dir, CTL_SOCK, 0600, 0) || listen(r->ctl_fd, 8)) {
+		rc = -errno;
+		unlinkat(r->ctl_dir, CTL_SOCK, 0);
+		return rc;
+	}
+	return 0;
+}
+
 int repl_ctl_start(struct repl *r)
 {
 	struct sockaddr_un sa;
@@ -199,27 +283,32 @@ int repl_ctl_start(struct repl *r)
 
 	if (r->ctl_running)
 		return 0;
-	rc = ctl_addr(r->store_path, &sa, &len);
+	rc = ctl_addr(r->store_path, &r->ctl_dir, &sa, &len);
 	if (rc)
 		return rc;
 	r->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (r->ctl_fd < 0)
-		return -errno;
-	if (bind(r->ctl_fd, (struct sockaddr *)&sa, len) ||
-	    listen(r->ctl_fd, 8)) {
+	if (r->ctl_fd < 0) {
 		rc = -errno;
-		log_warn("cannot open the control socket of '%s': %s",
+		goto fail;
+	}
+	rc = ctl_listen(r, &sa, len);
+	if (rc) {
+		log_warn("cannot open the control socket '%s/" CTL_SOCK "': %s",
 			 r->store_path, strerror(-rc));
 		goto fail;
 	}
 	rc = -pthread_create(&r->ctl_thread, NULL, ctl_main, r);
-	if (rc)
+	if (rc) {
+		unlinkat(r->ctl_dir, CTL_SOCK, 0);
 		goto fail;
+	}
 	r->ctl_running = true;
 	return 0;
 fail:
-	close(r->ctl_fd);
-	r->ctl_fd = -1;
+	if (r->ctl_fd >= 0)
+		close(r->ctl_fd);
+	close(r->ctl_dir);
+	r->ctl_fd = r->ctl_dir = -1;
 	return rc;
 }
 
@@ -231,7 +320,12 @@ void repl_ctl_stop(struct repl *r)
 	r->ctl_running = false;
 	if (r->ctl_fd >= 0)
 		close(r->ctl_fd);
-	r->ctl_fd = -1;
+	/* ours: no other daemon binds it while we hold the store's lock */
+	if (r->ctl_dir >= 0) {
+		unlinkat(r->ctl_dir, CTL_SOCK, 0);
+		close(r->ctl_dir);
+	}
+	r->ctl_fd = r->ctl_dir = -1;
 }
 
 int repl_ctl_call(const char *store_path, const char *request, FILE *out)
@@ -241,17 +335,23 @@ int repl_ctl_call(const char *store_path, const char *request, FILE *out)
 	socklen_t len = 0;
 	size_t hn = 0;
 	ssize_t k;
-	int fd, rc, st = -EPROTO;
+	int fd = -1, dir = -1, rc, st = -EPROTO;
 
-	rc = ctl_addr(store_path, &sa, &len);
+	rc = ctl_addr(store_path, &dir, &sa, &len);
 	if (rc)
 		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
 	if (connect(fd, (struct sockaddr *)&sa, len)) {
 		rc = errno == ECONNREFUSED || errno == ENOENT ? -ECONNREFUSED
 							      : -errno;
+		goto out;
+	}
+	if (!server_trusted(fd, dir)) {
+		rc = -EPERM;
 		goto out;
 	}
 	if (dprintf(fd, "%s\n", request) < 0) {
@@ -272,6 +372,8 @@ int repl_ctl_call(const char *store_path, const char *request, FILE *out)
 		fwrite(buf, 1, (size_t)k, out);
 	rc = st;
 out:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	close(dir);
 	return rc;
 }

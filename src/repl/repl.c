@@ -168,7 +168,7 @@ int repl_new(const struct repl_opts *o, struct repl **out, char *err,
 	pthread_mutex_init(&r->rlock, NULL);
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->wake_lock, NULL);
-	r->ctl_fd = r->stop_fd = -1;
+	r->ctl_fd = r->stop_fd = r->ctl_dir = -1;
 	r->store = o->store;
 	r->store_path = strdup(o->store_path);
 	if (o->rules_path) {

@@ -182,6 +182,8 @@ struct repl {
 	pthread_t inbox_thread, ctl_thread;
 	bool inbox_running, ctl_running;
 	int ctl_fd, stop_fd;		/* stop_fd: eventfd waking threads */
+	int ctl_dir;			/* O_PATH of the store dir, holding
+					 * the socket file; -1 when none */
 };
 
 /* status.c */

@@ -250,6 +250,25 @@ int store_key_path(struct store *s, uint64_t oid, char **out)
 	return rc;
 }
 
+int store_key_parent(struct store *s, uint64_t oid, uint64_t *parent)
+{
+	MDB_txn *txn;
+	struct obj o;
+	int rc;
+
+	*parent = 0;
+	if (oid == STORE_ROOT_OID)
+		return 0;
+	rc = store_rtxn(s, &txn);
+	if (rc)
+		return rc;
+	rc = obj_get(s, txn, oid, &o);
+	if (!rc)
+		*parent = o.parent;
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 int store_statfs(struct store *s, struct statvfs *out)
 {
 	return statvfs(s->path, out) ? -errno : 0;

@@ -110,6 +110,26 @@ static void stat_of_entry(const struct store_vinfo *v, uint64_t ino,
 	ts_of(&st->st_ctim, v->btime_ns);
 }
 
+/*
+ * The permission bits of a .versions folder, from the head of the key it
+ * stands for (a delete marker keeps the last mode): a folder's own, and
+ * for a file or symlink key its mode with x wherever it has r, so whoever
+ * may read the file may list its versions and no one else. The write bits
+ * stay: with default_permissions the kernel lets only those who may write
+ * the key restore or undelete it (a symlink's 0777 counts as 0755, as
+ * only its owner could replace it); anything else written there is EROFS.
+ */
+static mode_t history_mode(const struct store_vinfo *head, bool folder)
+{
+	mode_t m = head->attr.mode & 0777;
+
+	if (folder)
+		return S_IFDIR | (head->attr.mode & 01777);
+	if (S_ISLNK(head->attr.mode))
+		m = 0755;
+	return S_IFDIR | m | ((m & 0444) >> 2);
+}
+
 int versions_stat(struct store *s, const struct versions_node *vn,
 		  struct stat *st)
 {
@@ -130,13 +150,16 @@ int versions_stat(struct store *s, const struct versions_node *vn,
 		return 0;	/* the root may have no version yet */
 	if (rc < 0)
 		return rc;
-	if (!e.pending) {
-		st->st_uid = e.head.attr.uid;
-		st->st_gid = e.head.attr.gid;
-		ts_of(&st->st_atim, e.head.btime_ns);
-		ts_of(&st->st_mtim, e.head.btime_ns);
-		ts_of(&st->st_ctim, e.head.btime_ns);
+	if (e.pending) {	/* no history: nothing to show anyone */
+		st->st_mode = S_IFDIR;
+		return 0;
 	}
+	st->st_mode = history_mode(&e.head, vn->kind == VERSIONS_DIR);
+	st->st_uid = e.head.attr.uid;
+	st->st_gid = e.head.attr.gid;
+	ts_of(&st->st_atim, e.head.btime_ns);
+	ts_of(&st->st_mtim, e.head.btime_ns);
+	ts_of(&st->st_ctim, e.head.btime_ns);
 	return 0;
 }
 

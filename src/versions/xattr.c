@@ -363,9 +363,24 @@ static unsigned store_xflags(int flags)
 	       (flags & XATTR_REPLACE ? STORE_XATTR_REPLACE : 0);
 }
 
+/* A restore that puts a name back (of a deleted key, or a symlink, whose
+ * change replaces the name) must be allowed in the folder as well. */
+static int check_restore(struct store *s, const struct versions_node *vn,
+			 const struct versions_cred *who)
+{
+	struct store_entry e;
+	int rc = store_stat(s, vn->oid, &e);
+
+	if (rc < 0)
+		return rc == -ENOENT ? -ENODATA : rc;
+	if (e.live && e.type != STORE_T_SYMLINK)
+		return 0;
+	return versions_may_revive(s, vn->oid, who);
+}
+
 static int set_restore(struct store *s, const struct versions_node *vn,
-		       const char *value, size_t size,
-		       struct versions_effect *eff)
+		       const struct versions_cred *who, const char *value,
+		       size_t size, struct versions_effect *eff)
 {
 	char vid[VID_LEN + 1];
 	int rc;
@@ -379,6 +394,9 @@ static int set_restore(struct store *s, const struct versions_node *vn,
 	vid[VID_LEN] = '\0';
 	if (!vid_valid(vid))
 		return -EINVAL;
+	rc = check_restore(s, vn, who);
+	if (rc < 0)
+		return rc;
 	rc = store_restore(s, vn->oid, vid, NULL);
 	if (rc == -ENOENT)
 		return -ENODATA;
@@ -389,8 +407,9 @@ static int set_restore(struct store *s, const struct versions_node *vn,
 }
 
 int versions_setxattr(struct store *s, const struct versions_node *vn,
-		      const char *name, const void *value, size_t size,
-		      int flags, struct versions_effect *eff)
+		      const struct versions_cred *who, const char *name,
+		      const void *value, size_t size, int flags,
+		      struct versions_effect *eff)
 {
 	enum xname x = xname_of(name);
 	int rc;
@@ -411,7 +430,7 @@ int versions_setxattr(struct store *s, const struct versions_node *vn,
 	case XN_OLDEST_PENDING:
 		return -EPERM;
 	case XN_RESTORE:
-		return set_restore(s, vn, value, size, eff);
+		return set_restore(s, vn, who, value, size, eff);
 	case XN_TAG:
 	case XN_USER:
 		break;
@@ -428,12 +447,19 @@ int versions_setxattr(struct store *s, const struct versions_node *vn,
 }
 
 static int remove_marker(struct store *s, const struct versions_node *vn,
+			 const struct versions_cred *who,
 			 struct versions_effect *eff)
 {
+	struct store_entry e;
 	int rc;
 
 	if (!is_marker(vn))
 		return -ENODATA;
+	rc = store_stat(s, vn->oid, &e);
+	if (!rc && e.head.vseq == vn->vseq)	/* on top: the key returns */
+		rc = versions_may_revive(s, vn->oid, who);
+	if (rc < 0)
+		return rc;
 	rc = store_delete_version(s, vn->oid, vn->vseq, false);
 	if (rc < 0)
 		return rc;
@@ -442,12 +468,21 @@ static int remove_marker(struct store *s, const struct versions_node *vn,
 }
 
 static int remove_deleted(struct store *s, const struct versions_node *vn,
+			  const struct versions_cred *who,
 			  struct versions_effect *eff)
 {
+	struct store_entry e;
 	int rc;
 
 	if (!is_history_dir(vn))
 		return -ENODATA;
+	rc = store_stat(s, vn->oid, &e);
+	if (rc == -ENOENT || (!rc && e.live))
+		return -ENODATA;	/* nothing to undelete */
+	if (!rc)
+		rc = versions_may_revive(s, vn->oid, who);
+	if (rc < 0)
+		return rc;
 	rc = store_undelete(s, vn->oid);
 	if (rc == -ENOENT)
 		return -ENODATA;	/* the head is not a delete marker */
@@ -458,8 +493,8 @@ static int remove_deleted(struct store *s, const struct versions_node *vn,
 }
 
 int versions_removexattr(struct store *s, const struct versions_node *vn,
-			 const char *name, bool allow_purge,
-			 struct versions_effect *eff)
+			 const struct versions_cred *who, const char *name,
+			 bool allow_purge, struct versions_effect *eff)
 {
 	enum xname x = xname_of(name);
 	int rc;
@@ -480,9 +515,9 @@ int versions_removexattr(struct store *s, const struct versions_node *vn,
 	case XN_OLDEST_PENDING:
 		return -EPERM;
 	case XN_DELETE_MARKER:
-		return remove_marker(s, vn, eff);
+		return remove_marker(s, vn, who, eff);
 	case XN_DELETED:
-		return remove_deleted(s, vn, eff);
+		return remove_deleted(s, vn, who, eff);
 	case XN_TAG:
 	case XN_USER:
 		break;

@@ -95,7 +95,8 @@ static void test_mount_opts(void)
 	CHECK(m.fs.entry_timeout == 0.5);
 	CHECK_EQ_INT(cli_mount_opts_finish(&m, "/srv/s", "/mnt"), 0);
 	CHECK_EQ_STR(m.fs.fuse_opts,
-		     "allow_other,subtype=crrfs,fsname=/srv/s");
+		     "allow_other,default_permissions,subtype=crrfs,"
+		     "fsname=/srv/s");
 	CHECK_EQ_STR(m.fs.store_path, "/srv/s");
 	cli_mount_opts_release(&m);
 
@@ -111,6 +112,15 @@ static void test_mount_opts(void)
 	CHECK(!m.fs.create);
 	CHECK_EQ_INT(cli_mount_opts_finish(&m, "/a,b", "/mnt"), 0);
 	CHECK_EQ_STR(m.fs.fuse_opts, "fsname=x,subtype=crrfs");
+	cli_mount_opts_release(&m);
+
+	/* default_permissions given as well is not said twice */
+	cli_mount_opts_init(&m);
+	CHECK_EQ_INT(cli_mount_opts_add(&m, "default_permissions,allow_other",
+					false), 0);
+	CHECK_EQ_INT(cli_mount_opts_finish(&m, "/a,b", "/mnt"), 0);
+	CHECK_EQ_STR(m.fs.fuse_opts,
+		     "default_permissions,allow_other,subtype=crrfs");
 	cli_mount_opts_release(&m);
 }
 

@@ -8,6 +8,9 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "remote/remote.h"
@@ -680,6 +683,34 @@ static void test_cancel(void)
 	repl_free(r);
 }
 
+/* A socket file left by a crash (bound, nobody listening) is replaced,
+ * and a clean stop leaves none behind. */
+static void test_ctl_stale(const char *sp)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct repl *r;
+	struct stat sst;
+	FILE *f;
+	int fd;
+
+	CHECK(strlen(sp) + 10 < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sp, strlen(sp));
+	strcat(sa.sun_path, "/ctl.sock");
+	CHECK(lstat(sa.sun_path, &sst) < 0 && errno == ENOENT);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK_EQ_INT(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	r = repl_open(1);
+	CHECK_EQ_INT(repl_start(r, true), 0);
+	CHECK_EQ_INT(lstat(sa.sun_path, &sst), 0);
+	CHECK_EQ_INT(sst.st_mode & 07777, 0600);
+	f = fopen("/dev/null", "w");
+	CHECK_EQ_INT(repl_ctl_call(sp, "progress", f), 0);
+	fclose(f);
+	repl_free(r);
+	CHECK(lstat(sa.sun_path, &sst) < 0 && errno == ENOENT);
+}
+
 static void test_ctl(void)
 {
 	char sp[512], *txt = NULL;
@@ -707,6 +738,7 @@ static void test_ctl(void)
 	f = fopen("/dev/null", "w");
 	CHECK_EQ_INT(repl_ctl_call(sp, "status", f), -ECONNREFUSED);
 	fclose(f);
+	test_ctl_stale(sp);
 }
 
 static void test_reload_dests(void)
