@@ -132,9 +132,15 @@ static void test_urls(void)
 	/* Refusals name what is wrong. */
 	o.endpoint = "ftp://h";
 	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
-	CHECK_EQ_STR(why, "endpoint 'ftp://h' must start with http:// or "
-		     "https://");
+	CHECK_EQ_STR(why, "bad endpoint 'ftp://h': expected "
+		     "http://HOST[:PORT] or https://...");
 	o.endpoint = "http://h/path";
+	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
+	o.endpoint = "http://h:70000";
+	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
+	CHECK_EQ_STR(why, "bad endpoint 'http://h:70000': port '70000' is not "
+		     "in 1..65535");
+	o.endpoint = "http://u:p@h";
 	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
 	o.endpoint = "http://h";
 	o.bucket = "b1";
