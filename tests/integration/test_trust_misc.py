@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""test_trust_misc - replication odds and ends of issue 9 that need no
+RGW: `crrfs replicate DEST` takes in the replicas waiting in DEST/inbox
+(docs/user-guide.md), and a mount daemon without syslog keeps a log the
+user can find (docs/user-guide.md, "Logs").
+
+Design choice: the inbox is filled the way it is in real life, by a
+source mount shipping to a destination held by someone else (here this
+test, holding DEST's flock), so the records are what a shipper writes;
+results are read from the destination store with `crrfs versions
+--store`.
+"""
+
+import fcntl
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crrfs_harness as h  # noqa: E402
+
+
+class TrustMisc(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="crrfs-trust-misc-")
+        self.mounts = []
+
+    def tearDown(self):
+        try:
+            for m in reversed(self.mounts):
+                if m.proc is not None:
+                    m.stop()
+        finally:
+            for m in self.mounts:
+                m.destroy()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *p):
+        return os.path.join(self.tmp, *p)
+
+    def mount(self, **kw):
+        m = h.Mount(**kw)
+        self.mounts.append(m)
+        m.start()
+        return m
+
+    def test_replicate_takes_in_the_inbox(self):
+        """Records delivered while DEST was held stay in DEST/inbox;
+        `crrfs replicate DEST` (no rules of its own) applies them."""
+        dest = h.make_store(self.path("dest"))
+        rules = h.write_rules(self.path("rules.ini"),
+                              h.dir_dest("d", dest) + h.rule("r", "d"))
+        lock = open(os.path.join(dest, "lock"), "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            src = self.mount(rules=rules)
+            h.write_file(src.p("f"), b"to the inbox")
+            h.wait_status(src.p("f"), "COMPLETED")
+            src.stop()
+        finally:
+            lock.close()
+        recs = [n for n in os.listdir(os.path.join(dest, "inbox"))
+                if n.endswith(".rec")]
+        self.assertEqual(len(recs), 1, recs)
+        self.assertEqual(h.store_keys_versions(dest, "f"), [])
+        rc, out, err = h.crrfs("replicate", dest, "--timeout", "30")
+        self.assertEqual(rc, 0, out + err)
+        vs = h.store_keys_versions(dest, "f")
+        self.assertEqual(len(vs), 1, "replicate left the inbox alone: "
+                         "%s; inbox %s" % (vs, os.listdir(
+                             os.path.join(dest, "inbox"))))
+        self.assertIn("applied 1 replica", out + err)
+
+
+if __name__ == "__main__":
+    h.main()
