@@ -73,6 +73,43 @@ class TrustMisc(unittest.TestCase):
                              os.path.join(dest, "inbox"))))
         self.assertIn("applied 1 replica", out + err)
 
+    @unittest.skipIf(os.path.exists("/dev/log"), "this machine has syslog")
+    def test_daemon_without_syslog_logs_to_store(self):
+        """A daemon (no -f) on a machine without /dev/log writes its log
+        to STORE/crrfs.log, with times, rather than to /dev/null."""
+        store, mnt = self.path("store"), self.path("mnt")
+        os.mkdir(mnt)
+        h.add_cleanup(lambda: h._fusermount(mnt, lazy=True))
+        rc, out, err = h.run_files([h.BIN, "mount", store, mnt] + (
+            ["-o", "attr_timeout=0,entry_timeout=0"] if h.NOCACHE else []))
+        self.assertEqual(rc, 0, out + err)
+        try:
+            rc, out, err = h.crrfs("mount", store, "--reload")
+            self.assertEqual(rc, 0, out + err)
+            logf = os.path.join(store, "crrfs.log")
+            h.wait_for(lambda: os.path.exists(logf) and "replication "
+                       "rules reloaded" in open(logf).read(),
+                       "the reload in %s" % logf)
+            line = [ln for ln in open(logf) if "reloaded" in ln][0]
+            self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:"
+                             r"\d\d(\.\d+)?Z crrfs\[\d+\]: info: ")
+        finally:
+            self.assertEqual(h._fusermount(mnt), 0)
+        lock = open(os.path.join(store, "lock"), "a")
+        try:
+            h.wait_for(lambda: self._free(lock), "the daemon to exit")
+        finally:
+            lock.close()
+
+    @staticmethod
+    def _free(f):
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return True
+        except OSError:
+            return False
+
 
 if __name__ == "__main__":
     h.main()
