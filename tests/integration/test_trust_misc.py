@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """test_trust_misc - replication odds and ends of issue 9 that need no
 RGW: `crrfs replicate DEST` takes in the replicas waiting in DEST/inbox
-(docs/user-guide.md), and a mount daemon without syslog keeps a log the
-user can find (docs/user-guide.md, "Logs").
+(docs/user-guide.md), tags S3 would refuse are refused when set, and a
+mount daemon without syslog keeps a log the user can find
+(docs/user-guide.md, STORE/crrfs.log).
 
 Design choice: the inbox is filled the way it is in real life, by a
 source mount shipping to a destination held by someone else (here this
@@ -11,6 +12,7 @@ results are read from the destination store with `crrfs versions
 --store`.
 """
 
+import errno
 import fcntl
 import os
 import shutil
@@ -72,6 +74,32 @@ class TrustMisc(unittest.TestCase):
                          "%s; inbox %s" % (vs, os.listdir(
                              os.path.join(dest, "inbox"))))
         self.assertIn("applied 1 replica", out + err)
+
+    def test_invalid_tags_refused(self):
+        """Tags S3 would refuse are refused when set (EINVAL): not UTF-8,
+        too long, a character S3 does not allow, an 11th tag."""
+        m = self.mount()
+        p = m.p("f")
+        h.write_file(p, b"x")
+        T = b"user.crrfs.tag."
+        bad = [(T + b"ok", b"\xff\xfe"), (T + b"\xc3(", b"v"),
+               (T + b"k" * 129, b"v"), (T + b"k", b"v" * 257),
+               (T + b"semi;colon", b"v"), (T + b"k", b"a\x01b"),
+               (T + b"aws:x", b"v"), (T + b"k", b"a&b")]
+        for name, val in bad:
+            with self.assertRaises(OSError, msg=name) as cm:
+                os.setxattr(p, name, val)
+            self.assertEqual(cm.exception.errno, errno.EINVAL, name)
+        # 128 characters in 228 bytes, 256 in 768 bytes: fine
+        os.setxattr(p, T + "\u00e9".encode() * 100 + b"k" * 28, b"v")
+        os.setxattr(p, T + b"long", "\u65e5".encode() * 256)
+        for i in range(8):
+            os.setxattr(p, T + b"t%d" % i, b"v +-=._:/@")
+        with self.assertRaises(OSError) as cm:
+            os.setxattr(p, T + b"t10", b"v")
+        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        self.assertEqual(len([n for n in os.listxattr(p)
+                              if n.startswith("user.crrfs.tag.")]), 10)
 
     @unittest.skipIf(os.path.exists("/dev/log"), "this machine has syslog")
     def test_daemon_without_syslog_logs_to_store(self):
