@@ -43,4 +43,14 @@ int sigv4_s3_path(const char *bucket, const char *key,
 int sigv4_s3_host(const char *endpoint, const char *bucket,
 		  enum sigv4_addressing style, char **out);
 
+/*
+ * Check an endpoint URL as the rule file and the S3 client take it:
+ * "http://HOST[:PORT]" or "https://HOST[:PORT]", an optional trailing
+ * '/', a port in 1..65535 and no user info ("user:pass@": a secret in a
+ * rule file that is shown in every message naming the endpoint; keys go
+ * in a credentials file). 0, or -EINVAL with why saying what is wrong
+ * (without the endpoint itself, which the caller names).
+ */
+int s3_endpoint_check(const char *endpoint, char *why, size_t whylen);
+
 #endif

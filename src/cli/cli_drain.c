@@ -4,6 +4,11 @@
  * start the workers (and the inbox of replicas), optionally queue a
  * resync, and wait until nothing more can be shipped.
  *
+ * The inbox is applied here, once before the workers start and once after
+ * they stopped, rather than left to the ingest thread alone: that thread
+ * may not get to its first pass before an empty backlog lets the command
+ * exit, and the second pass takes what arrived meanwhile.
+ *
  * Design: the same repl code a mount runs, with no control socket; the
  * store's lock keeps a mount from starting meanwhile, so one process
  * ships a store's backlog at a time. Interrupting it loses nothing: the
@@ -15,6 +20,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "remote/remote.h"
 #include "repl/repl.h"
 #include "store/store.h"
 
@@ -38,6 +44,20 @@ static int drain_open(const char *store, struct store **s)
 	else if (rc < 0)
 		cli_err("cannot open store '%s': %s", store, strerror(-rc));
 	return rc;
+}
+
+/* Apply STORE/inbox; 0 or -errno (said on stderr). */
+static int drain_inbox(struct store *s, const char *store, uint64_t *applied)
+{
+	int rc = remote_dir_ingest(s, store);
+
+	if (rc < 0) {
+		cli_err("cannot take in the replicas in '%s/inbox': %s",
+			store, strerror(-rc));
+		return rc;
+	}
+	*applied += (uint64_t)rc;
+	return 0;
 }
 
 static int drain_resync(struct repl *r, const char *store,
@@ -70,9 +90,13 @@ int cli_drain_offline(const char *store, const char *rules, const char *what,
 	struct store *s = NULL;
 	struct repl *r = NULL;
 	char err[1024] = "";
+	uint64_t applied = 0;
 	int rc, drained;
 
 	rc = drain_open(store, &s);
+	if (rc < 0)
+		goto out;
+	rc = drain_inbox(s, store, &applied);
 	if (rc < 0)
 		goto out;
 	ro.store = s;
@@ -118,6 +142,12 @@ int cli_drain_offline(const char *store, const char *rules, const char *what,
 	rc = cli_failed_report(what, store, b.failed);
 out:
 	repl_free(r);
+	/* what arrived while the workers ran; the thread is gone now */
+	if (s && drain_inbox(s, store, &applied) < 0 && rc == 0)
+		rc = 1;
+	if (applied)
+		printf("%s: applied %" PRIu64 " replica%s from '%s/inbox'\n",
+		       what, applied, applied == 1 ? "" : "s", store);
 	store_close(s);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@ static const char mount_usage[] =
 	"\n"
 	"Mount the versioned store STORE (a directory, created on first use)\n"
 	"on MOUNTPOINT and replicate it as its rule file says. Returns once\n"
-	"the mount is up; the daemon logs to syslog. Unmount with\n"
+	"the mount is up; the daemon logs to syslog, or to STORE/crrfs.log\n"
+	"where there is no syslog (no /dev/log). Unmount with\n"
 	"'fusermount3 -u MOUNTPOINT'. SIGHUP to the daemon, or --reload,\n"
 	"reads the rule file again (a bad file is refused, the old rules\n"
 	"stay).\n"
@@ -75,6 +77,7 @@ static const char helper_usage[] =
 /* What the daemon's child reports through the pipe, once. */
 struct mount_ctx {
 	const char *store;
+	const char *store_abs;	/* for STORE/crrfs.log */
 	const char *mountpoint;
 	int fd;			/* write end of the pipe, -1 in foreground */
 	bool reported;
@@ -91,6 +94,32 @@ static void mount_say_error(const struct mount_ctx *c, int err,
 	else
 		cli_err("cannot mount '%s' on '%s': %s", c->store,
 			c->mountpoint, strerror(-err));
+}
+
+/*
+ * Without a syslog socket (a container, a minimal system) syslog(3)
+ * drops everything, so the daemon's stderr becomes STORE/crrfs.log, with
+ * the time and pid on each line. 0 when it did, -errno when it did not
+ * (syslog is there, or the file cannot be opened).
+ */
+static int mount_log_file(const struct mount_ctx *c)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (!stat("/dev/log", &st) && S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	if (snprintf(path, sizeof(path), "%s/crrfs.log", c->store_abs) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	log_set_stamps(1);
+	return 0;
 }
 
 /* Called by fs_run() once the mount is up (err 0) or has failed. */
@@ -115,12 +144,14 @@ static void mount_ready(void *arg, int err, const char *msg)
 	c->fd = -1;
 	if (err)
 		return;
-	/* Detach from the terminal; messages go to syslog from now on. */
+	/* Detach from the terminal; messages go to syslog from now on,
+	 * or to STORE/crrfs.log where there is none. */
 	null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
+		if (mount_log_file(c) < 0)
+			dup2(null, STDERR_FILENO);
 		close(null);
 	}
 }
@@ -312,6 +343,7 @@ static int mount_start(struct cli_mount_opts *m, const char *store,
 	if (fake)
 		goto out;
 	c.store = store;
+	c.store_abs = store_abs;
 	c.mountpoint = mnt;
 	if (foreground) {
 		log_setup("crrfs", 0, m->fs.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);

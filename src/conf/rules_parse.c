@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s3/uri.h"
+
 static const char *const dest_keys[DK_COUNT] = {
 	[DK_TYPE] = "type",
 	[DK_ENDPOINT] = "endpoint",
@@ -290,19 +292,6 @@ static void source_key(struct rules_loader *ld, const char *name,
 	}
 }
 
-static bool endpoint_ok(const char *v)
-{
-	const char *host;
-
-	if (!strncmp(v, "https://", 8))
-		host = v + 8;
-	else if (!strncmp(v, "http://", 7))
-		host = v + 7;
-	else
-		return false;
-	return word_ok(v) && *host && *host != '/';
-}
-
 static bool storage_class_ok(const char *v)
 {
 	size_t n = strlen(v);
@@ -317,6 +306,7 @@ static char **dest_field(struct rules_loader *ld, struct rules_dest *d,
 			 enum dest_key k, const char *v)
 {
 	const char *key = dest_keys[k];
+	char why[128];
 
 	switch (k) {
 	case DK_TYPE:
@@ -338,9 +328,9 @@ static char **dest_field(struct rules_loader *ld, struct rules_dest *d,
 				   "expected true or false", v);
 		return NULL;
 	case DK_ENDPOINT:
-		if (!endpoint_ok(v)) {
-			rules_fail(ld, ld->line, "bad endpoint '%s': expected "
-				   "http://HOST[:PORT] or https://...", v);
+		if (s3_endpoint_check(v, why, sizeof(why))) {
+			rules_fail(ld, ld->line, "bad endpoint '%s': %s", v,
+				   why);
 			return NULL;
 		}
 		return &d->endpoint;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "util/vid.h"
+#include "versions/versions.h"
 
 static const char rec_magic[8] = { 'C', 'R', 'R', 'F', 'S', 'R', 'E', 'C' };
 static const char end_magic[8] = { 'C', 'R', 'R', 'F', 'S', 'E', 'N', 'D' };
@@ -33,6 +34,7 @@ static const char end_magic[8] = { 'C', 'R', 'R', 'F', 'S', 'E', 'N', 'D' };
 #define TRAILER_LEN (32 + 32 + 8)	/* meta sha, data sha, end magic */
 #define META_MAX (STORE_XATTRS_TOTAL_MAX + 2 * 65536 + 4096)
 #define KEY_MAX 65536
+#define REC_KEY_PATH_MAX 4095
 #define TARGET_MAX 65536
 #define COPY_BUF (1 << 20)
 
@@ -436,6 +438,44 @@ static int frame_read(int fd, struct remote_inbox_rec *r, uint64_t *fsize,
 	return 0;
 }
 
+/*
+ * Whether the store could hold key, checked here so a record from a
+ * damaged or hostile source never reaches store_put_replica: components
+ * of 1..255 bytes, none "." or "..", no leading '/', at most
+ * REC_KEY_PATH_MAX bytes (a path FUSE could name), and not under the
+ * hidden ".versions" of the root, which no local key can be either. A
+ * NUL inside the key is refused by rb_str. NULL, or why not.
+ */
+static const char *key_problem(const char *key)
+{
+	size_t len = strlen(key);
+	const char *p = key;
+
+	if (!len)
+		return "it is empty";
+	if (len > REC_KEY_PATH_MAX)
+		return "it is longer than 4095 bytes";
+	if (key[0] == '/')
+		return "it starts with '/'";
+	for (;;) {
+		size_t n = strcspn(p, "/");
+
+		if (!n && (p == key || p[0]))
+			return "it has an empty component";
+		if ((n == 1 && p[0] == '.') || (n == 2 && !strncmp(p, "..", 2)))
+			return "it has a '.' or '..' component";
+		if (n > STORE_NAME_MAX)
+			return "it has a component longer than 255 bytes";
+		if (p == key && n == strlen(VERSIONS_DIRNAME) &&
+		    !strncmp(p, VERSIONS_DIRNAME, n))
+			return "'.versions' at the top is the hidden versions "
+			       "directory";
+		if (!p[n] || !p[n + 1])
+			return NULL;	/* the end, or a folder's '/' */
+		p += n + 1;
+	}
+}
+
 int remote_inbox_read(int fd, struct remote_inbox_rec *r, char *why,
 		      size_t whylen)
 {
@@ -473,6 +513,14 @@ int remote_inbox_read(int fd, struct remote_inbox_rec *r, char *why,
 	bad = b.bad;
 	if (rc)
 		goto out;
+	bad = key_problem(r->rep.key);
+	if (bad) {
+		snprintf(why, whylen, "invalid key '%.200s%s': %s", r->rep.key,
+			 strlen(r->rep.key) > 200 ? "..." : "", bad);
+		bad = why;
+		rc = -EBADMSG;
+		goto out;
+	}
 	if (data_len != fsize - HEAD_LEN - TRAILER_LEN - meta_len ||
 	    (r->rep.type == STORE_T_FILE && !r->rep.delete_marker &&
 	     data_len != r->rep.attr.size)) {
@@ -486,10 +534,10 @@ int remote_inbox_read(int fd, struct remote_inbox_rec *r, char *why,
 			r->data_sha : NULL;
 out:
 	if (rc) {
-		if (bad)
-			snprintf(why, whylen, "%s", bad);
-		else
+		if (!bad)
 			snprintf(why, whylen, "%s", strerror(-rc));
+		else if (bad != why)
+			snprintf(why, whylen, "%s", bad);
 		remote_inbox_release(r);
 	}
 	return rc;

@@ -15,6 +15,12 @@
  * streamed from the store with the SHA-256 the store keeps, so a 60 MiB
  * file never sits in memory.
  *
+ * Every write must answer with a version id: one without (or "null")
+ * means versioning was suspended after the mount checked it, and the
+ * write has just replaced the replica's history, so the ship FAILS
+ * rather than reporting COMPLETED, and later ships ask for versioning
+ * again before they write anything.
+ *
  * Cancel (remote_obj.cancel): every request that carries data gets the
  * flag, so a stop aborts the transfer in flight; what it leaves is what
  * a kill -9 would, and maybe_sent on the next attempt sorts it out.
@@ -73,6 +79,53 @@ static int s3_check(struct remote *base, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The bucket's versioning status into status, or why it is unknown. */
+static void versioning_now(struct remote_s3 *r, char *status, size_t len)
+{
+	char st[16], sub[160];
+
+	if (s3_get_bucket_versioning(r->c, st, sub, sizeof(sub)))
+		snprintf(status, len, "unknown (cannot ask: %.160s)", sub);
+	else
+		snprintf(status, len, "%s", st[0] ? st : "off");
+}
+
+int remote_s3_versioned(struct remote_s3 *r, const struct remote_obj *o,
+			const char *vid, char *why, size_t whylen)
+{
+	char status[200];
+
+	if (vid[0] && strcmp(vid, "null"))
+		return 0;
+	atomic_store(&r->unversioned, true);
+	versioning_now(r, status, sizeof(status));
+	snprintf(why, whylen, "destination '%s' returned no version id for "
+		 "'%s': bucket '%s' versioning is %s (the write replaced "
+		 "what the bucket had of that key; enable versioning, then "
+		 "'crrfs resync --failed')", r->base.name, o->key, r->bucket,
+		 status);
+	return -EPROTO;
+}
+
+/* Before a ship once a write came back unversioned: is it Enabled now? */
+static int versioning_back(struct remote_s3 *r, char *why, size_t whylen)
+{
+	char status[200];
+
+	if (!atomic_load(&r->unversioned))
+		return 0;
+	versioning_now(r, status, sizeof(status));
+	if (!strcmp(status, "Enabled")) {
+		atomic_store(&r->unversioned, false);
+		return 0;
+	}
+	snprintf(why, whylen, "destination '%s': bucket '%s' versioning is %s;"
+		 " not shipped, as it would replace the bucket's history (enable "
+		 "versioning, then 'crrfs resync --failed')", r->base.name,
+		 r->bucket, status);
+	return -EPROTO;
 }
 
 struct first_version {
@@ -153,7 +206,7 @@ static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
 {
 	struct store_file *f = NULL;
 	struct s3_body b = { 0 };
-	char *buf = NULL;
+	char *buf = NULL, vid[S3_ID_MAX] = "";
 	uint64_t size;
 	ssize_t n;
 	int rc;
@@ -189,7 +242,9 @@ static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
 	b.len = size;
 	b.cancel = o->cancel;
 	rc = s3_put_object(r->c, o->key, (const char *const *)h->v, h->n, &b,
-			   NULL, why, whylen);
+			   vid, why, whylen);
+	if (!rc)
+		rc = remote_s3_versioned(r, o, vid, why, whylen);
 	goto out;
 fail:
 	snprintf(why, whylen, "cannot read version %s of '%s': %s", o->v.vid,
@@ -212,7 +267,7 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 	struct remote_s3 *r = (struct remote_s3 *)base;
 	struct s3_hdrs h = { 0 };
 	struct s3_body b = { 0 };
-	char sha[65], *target = NULL;
+	char sha[65], *target = NULL, vid[S3_ID_MAX] = "";
 	uint8_t digest[32];
 	bool there;
 	int rc;
@@ -230,8 +285,13 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 		if (remote_cancelled(o))
 			return ship_cancelled(why, whylen);
 	}
-	if (o->v.flags & STORE_V_DELETE_MARKER)
-		return s3_delete_object(r->c, o->key, NULL, why, whylen);
+	rc = versioning_back(r, why, whylen);
+	if (rc)
+		return rc;
+	if (o->v.flags & STORE_V_DELETE_MARKER) {
+		rc = s3_delete_object(r->c, o->key, vid, why, whylen);
+		return rc ? rc : remote_s3_versioned(r, o, vid, why, whylen);
+	}
 
 	if (o->v.flags & STORE_V_HAS_SHA) {
 		memcpy(digest, o->v.sha256, 32);
@@ -255,7 +315,7 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 	case STORE_T_DIR:	/* a zero-byte "folder" object */
 		b.data = "";
 		rc = s3_put_object(r->c, o->key, (const char *const *)h.v,
-				   h.n, &b, NULL, why, whylen);
+				   h.n, &b, vid, why, whylen);
 		break;
 	case STORE_T_SYMLINK:	/* as s3fs: the bytes are the target */
 		rc = store_readlink(o->src, o->oid, o->v.vseq, &target);
@@ -267,13 +327,15 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 		b.data = target;
 		b.len = strlen(target);
 		rc = s3_put_object(r->c, o->key, (const char *const *)h.v,
-				   h.n, &b, NULL, why, whylen);
+				   h.n, &b, vid, why, whylen);
 		break;
 	default:
 		snprintf(why, whylen, "cannot ship '%s': unknown type %d",
 			 o->key, (int)o->v.type);
 		rc = -EINVAL;
 	}
+	if (!rc && o->v.type != STORE_T_FILE)
+		rc = remote_s3_versioned(r, o, vid, why, whylen);
 out:
 	free(target);
 	s3_hdrs_release(&h);
@@ -312,6 +374,7 @@ int remote_s3_open(const struct rules_dest *d, struct remote **out,
 	if (!r)
 		return -ENOMEM;
 	r->base.ops = &s3_ops;
+	atomic_init(&r->unversioned, false);
 	pthread_mutex_init(&r->parts_lock, NULL);
 	pthread_cond_init(&r->parts_cond, NULL);
 	snprintf(r->base.name, sizeof(r->base.name), "%s",

@@ -8,6 +8,7 @@
 #define CRRFS_REMOTE_S3_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,9 @@ struct remote_s3 {
 	pthread_cond_t parts_cond;	/* a part buffer was given back */
 	unsigned parts_used;		/* parts_lock; <= S3_PART_BUDGET */
 	unsigned parts_peak;		/* parts_lock; most in use at once */
+	/* a reply came without a version id: versioning is asked again
+	 * before each ship until it is Enabled */
+	atomic_bool unversioned;
 };
 
 /* A growable list of "name: value" header lines. */
@@ -64,6 +68,18 @@ void s3_hdrs_release(struct s3_hdrs *h);
 int remote_s3_headers(const struct remote_s3 *r, const struct remote_obj *o,
 		      const char *sha_hex, struct s3_hdrs *h, char *why,
 		      size_t whylen);
+
+/*
+ * After a PUT, CompleteMultipartUpload or DELETE of o answered with
+ * version id vid ("" when there was none): 0 when vid is a real one.
+ * Otherwise the bucket no longer keeps versions (versioning Suspended
+ * after the mount checked it, and "null" is what S3 then answers), so
+ * the write just replaced the replica's history: -EPROTO, why saying so
+ * with the versioning status asked again, and the next ships wait for
+ * versioning to be Enabled (remote_s3_versioning_back).
+ */
+int remote_s3_versioned(struct remote_s3 *r, const struct remote_obj *o,
+			const char *vid, char *why, size_t whylen);
 
 /* Abort o->prev_upload (if any) and clear it with note_upload. */
 int remote_s3_drop_upload(struct remote_s3 *r, const struct remote_obj *o,

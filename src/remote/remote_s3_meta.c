@@ -10,7 +10,8 @@
  * goes in an encoded header of its own instead, never dropped. Times are
  * "SECONDS.NANOSECONDS" with nine digits: s3fs reads the part after the
  * dot as nanoseconds and rclone as a decimal fraction, and with nine
- * digits both read the same instant.
+ * digits both read the same instant. Tags are checked against S3's
+ * rules (util/tag.h) before they are sent.
  */
 #include "remote/remote_s3_int.h"
 
@@ -24,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "s3/uri.h"
+#include "util/tag.h"
 
 #define USER_PREFIX "user."
 #define TAG_PREFIX "user.crrfs.tag."
@@ -161,10 +163,46 @@ static int add_tag(char **tags, const char *name, const void *val,
 	return rc;
 }
 
-static int add_xattrs(const struct remote_obj *o, struct s3_hdrs *h,
-		      char **tags)
+/*
+ * A tag S3 would refuse (one stored before crrfs checked tags, or by an
+ * older crrfs) fails the ship with why: sent, it would make the whole
+ * tagging of the replica unreadable, or the PUT refused without a word
+ * about which tag.
+ */
+static int tag_ok(const struct remote_obj *o, const struct store_xattr *x,
+		  unsigned ntags, char *why, size_t whylen)
 {
-	unsigned nenc = 0;
+	const char *n = x->name + strlen(TAG_PREFIX);
+	const char *bad = tag_problem(n, strlen(n), x->value, x->size);
+
+	if (bad) {
+		snprintf(why, whylen, "cannot ship tag '%.128s' of '%s': %s "
+			 "(remove or fix it and write the file again)", n,
+			 o->key, bad);
+		return -EINVAL;
+	}
+	if (ntags > TAG_COUNT_MAX) {
+		snprintf(why, whylen, "cannot ship the tags of '%s': %u tags, "
+			 "S3 allows %d", o->key, ntags, TAG_COUNT_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static unsigned count_tags(const struct remote_obj *o)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < o->nxattrs; i++)
+		n += !strncmp(o->xattrs[i].name, TAG_PREFIX,
+			      strlen(TAG_PREFIX));
+	return n;
+}
+
+static int add_xattrs(const struct remote_obj *o, struct s3_hdrs *h,
+		      char **tags, char *why, size_t whylen)
+{
+	unsigned nenc = 0, ntags = count_tags(o);
 	size_t i;
 	int rc = 0;
 
@@ -172,19 +210,22 @@ static int add_xattrs(const struct remote_obj *o, struct s3_hdrs *h,
 		const struct store_xattr *x = &o->xattrs[i];
 		const char *n = x->name;
 
-		if (!strncmp(n, TAG_PREFIX, strlen(TAG_PREFIX)))
-			rc = add_tag(tags, n + strlen(TAG_PREFIX), x->value,
-				     x->size);
-		else if (!strncmp(n, CRRFS_PREFIX, strlen(CRRFS_PREFIX)))
+		if (!strncmp(n, TAG_PREFIX, strlen(TAG_PREFIX))) {
+			rc = tag_ok(o, x, ntags, why, whylen);
+			if (!rc)
+				rc = add_tag(tags, n + strlen(TAG_PREFIX),
+					     x->value, x->size);
+		} else if (!strncmp(n, CRRFS_PREFIX, strlen(CRRFS_PREFIX))) {
 			continue;	/* reserved, and not metadata */
-		else if (strncmp(n, USER_PREFIX, strlen(USER_PREFIX)))
+		} else if (strncmp(n, USER_PREFIX, strlen(USER_PREFIX))) {
 			continue;	/* only user.* is replicated */
-		else if (plain_name(n + 5) && plain_value(x->value, x->size))
+		} else if (plain_name(n + 5) && plain_value(x->value, x->size)) {
 			rc = s3_hdrs_add(h, "x-amz-meta-%s: %.*s", n + 5,
 					 (int)x->size, (const char *)x->value);
-		else
+		} else {
 			rc = add_encoded_xattr(h, nenc++, n + 5, x->value,
 					       x->size);
+		}
 	}
 	return rc;
 }
@@ -223,15 +264,19 @@ int remote_s3_headers(const struct remote_s3 *r, const struct remote_obj *o,
 				 o->v.vid);
 	if (!rc)
 		rc = s3_hdrs_add(h, "x-amz-meta-" S3_META_SHA ": %s", sha_hex);
-	if (!rc)
-		rc = add_xattrs(o, h, &tags);
+	if (!rc) {
+		rc = add_xattrs(o, h, &tags, why, whylen);
+		if (rc == -EINVAL)
+			goto out;	/* why says which tag */
+	}
 	if (!rc && tags)
 		rc = s3_hdrs_add(h, "x-amz-tagging: %s", tags);
 	if (!rc && sc && *sc)
 		rc = s3_hdrs_add(h, "x-amz-storage-class: %s", sc);
-	free(tags);
 	if (rc)
 		snprintf(why, whylen, "cannot build the headers of '%s': %s",
 			 o->key, strerror(-rc));
+out:
+	free(tags);
 	return rc;
 }

@@ -235,7 +235,7 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 			const struct s3_hdrs *h, char *why, size_t whylen)
 {
 	struct mpu m;
-	char *upload_id = NULL, abort_why[REMOTE_WHY_MAX];
+	char *upload_id = NULL, abort_why[REMOTE_WHY_MAX], vid[S3_ID_MAX] = "";
 	int rc, arc;
 
 	memset(&m, 0, sizeof(m));
@@ -280,11 +280,13 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 		snprintf(why, whylen, "%s", m.why);
 		goto abort;
 	}
-	rc = s3_mpu_complete(r->c, o->key, upload_id, m.etags, m.nparts, NULL,
+	rc = s3_mpu_complete(r->c, o->key, upload_id, m.etags, m.nparts, vid,
 			     why, whylen);
 	if (rc)
 		goto abort;
 	rc = note(o, "", why, whylen);
+	if (!rc)
+		rc = remote_s3_versioned(r, o, vid, why, whylen);
 	goto out;
 abort:
 	/* Keep the id recorded unless the abort worked: the next attempt

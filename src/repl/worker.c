@@ -150,6 +150,34 @@ static void job_settle(struct repl_dest *d, struct repl_mjob *j,
 	pthread_cond_broadcast(&d->cond);
 }
 
+/*
+ * One log line when an outage begins and one when it ends, however many
+ * retries lie between (a line per retry would bury everything else).
+ * Called with d->lock held; drops it to count what is waiting.
+ */
+static void outage_note(struct repl_dest *d, enum repl_outcome how,
+			const char *why)
+{
+	struct repl_counts c;
+	int64_t secs;
+
+	if (how == REPL_OUT_RETRY && !d->down_since_ns) {
+		d->down_since_ns = repl_now_ns();
+		log_warn("destination '%s' unreachable: %s; retrying", d->name,
+			 why);
+	} else if (how == REPL_OUT_DONE && d->down_since_ns) {
+		secs = (repl_now_ns() - d->down_since_ns) / 1000000000;
+		d->down_since_ns = 0;
+		pthread_mutex_unlock(&d->lock);
+		if (repl_counts_get(d->r->store, d->name, &c))
+			c.ops = 0;
+		log_info("destination '%s' reachable again after %lld s, %llu "
+			 "version%s waiting", d->name, (long long)secs,
+			 (unsigned long long)c.ops, c.ops == 1 ? "" : "s");
+		pthread_mutex_lock(&d->lock);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct repl_dest *d = arg;
@@ -188,10 +216,12 @@ static void *worker_main(void *arg)
 		if (!cancelled)
 			how = repl_job_record(d, j, how, why);
 		pthread_mutex_lock(&d->lock);
-		if (cancelled)
+		if (cancelled) {
 			job_unclaim(d, j);
-		else
+		} else {
 			job_settle(d, j, how);
+			outage_note(d, how, why);
+		}
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -231,8 +261,10 @@ int repl_dest_new(struct repl *r, struct repl_rules *rr, size_t idx,
 	if (!r->no_check) {
 		rc = remote_check(d->remote, why, sizeof(why));
 		if (rc == -EAGAIN) {
-			log_warn("destination '%s' not reachable, will retry: "
-				 "%s", c->name, why);
+			/* the outage begins now: the retries add no line */
+			d->down_since_ns = repl_now_ns();
+			log_warn("destination '%s' unreachable: %s; retrying",
+				 c->name, why);
 		} else if (rc) {
 			snprintf(err, errlen, "destination '%s' refused: %s",
 				 c->name, why);

@@ -51,6 +51,7 @@ struct repl_dest {
 	pthread_cond_t cond;
 	bool stop, loading, exhausted, checked;
 	bool down;			/* last ship failed transiently */
+	int64_t down_since_ns;		/* outage began (logged), or 0 */
 	uint64_t wakes;			/* post-commit calls seen */
 	char refusal[REMOTE_WHY_MAX];	/* permanent remote_check answer */
 	uint64_t cursor, gen;

@@ -46,24 +46,18 @@ int s3_client_new(const struct s3_client_opts *o, struct s3_client **out,
 	struct s3_http_opts ho = { 0 };
 	struct s3_client *c;
 	const char *ep = o->endpoint, *hp;
+	char ewhy[128];
 	size_t n;
 	int rc;
 
 	*out = NULL;
-	if (!ep || (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8))) {
-		s3_why(why, whylen, "endpoint '%s' must start with http:// "
-		       "or https://", ep ? ep : "");
+	if (!ep || s3_endpoint_check(ep, ewhy, sizeof(ewhy))) {
+		s3_why(why, whylen, "bad endpoint '%s': %s", ep ? ep : "",
+		       ep ? ewhy : "expected http://HOST[:PORT]");
 		return -EINVAL;
 	}
 	hp = strstr(ep, "://") + 3;
-	n = strlen(hp);
-	while (n && hp[n - 1] == '/')
-		n--;
-	if (!n || memchr(hp, '/', n) || memchr(hp, '?', n)) {
-		s3_why(why, whylen, "endpoint '%s' must be scheme://host[:port]"
-		       " without a path", ep);
-		return -EINVAL;
-	}
+	n = strcspn(hp, "/");
 	if (!o->bucket || strlen(o->bucket) < 3 || strlen(o->bucket) > 63 ||
 	    strspn(o->bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-_") !=
 	    strlen(o->bucket)) {

@@ -3,7 +3,9 @@
  *
  * Design: one table-free encoder that works on bytes, never on
  * characters, so a key that is not valid UTF-8 still round-trips; the
- * caller decides whether '/' survives (paths) or not (query parts).
+ * caller decides whether '/' survives (paths) or not (query parts). The
+ * endpoint check lives here too, so the rule checker and the client
+ * accept exactly the same URLs.
  */
 #include "s3/uri.h"
 
@@ -99,4 +101,56 @@ int sigv4_s3_host(const char *endpoint, const char *bucket,
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int endpoint_port_check(const char *port, size_t n, char *why,
+			       size_t whylen)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; i < n && i < 6 && port[i] >= '0' && port[i] <= '9'; i++)
+		v = v * 10 + (unsigned long)(port[i] - '0');
+	if (n && i == n && v >= 1 && v <= 65535)
+		return 0;
+	snprintf(why, whylen, "port '%.*s' is not in 1..65535", (int)n, port);
+	return -EINVAL;
+}
+
+int s3_endpoint_check(const char *ep, char *why, size_t whylen)
+{
+	const char *host, *end, *colon;
+	size_t n;
+
+	if (!strncmp(ep, "https://", 8))
+		host = ep + 8;
+	else if (!strncmp(ep, "http://", 7))
+		host = ep + 7;
+	else
+		goto bad;
+	n = strcspn(host, "/?#");
+	end = host + n;
+	if (memchr(host, '@', n)) {
+		snprintf(why, whylen, "user info ('user:pass@') is not "
+			 "allowed; use 'credentials'");
+		return -EINVAL;
+	}
+	if (!n || strspn(end, "/") != strlen(end))
+		goto bad;
+	for (const char *p = ep; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			goto bad;
+	/* "[::1]:7480": the port is after the bracket, if any */
+	colon = memchr(host, ']', n) ? memchr(host, ']', n) : host;
+	colon = memchr(colon, ':', (size_t)(end - colon));
+	if (colon == host)
+		goto bad;
+	if (colon)
+		return endpoint_port_check(colon + 1,
+					   (size_t)(end - colon - 1), why,
+					   whylen);
+	return 0;
+bad:
+	snprintf(why, whylen, "expected http://HOST[:PORT] or https://...");
+	return -EINVAL;
 }

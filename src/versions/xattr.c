@@ -27,13 +27,11 @@
 #include <time.h>
 
 #include "repl/repl.h"
+#include "util/tag.h"
 #include "util/vid.h"
 
 #define CRRFS_PREFIX "user.crrfs."
 #define TAG_PREFIX "user.crrfs.tag."
-#define TAG_NAME_MAX 128
-#define TAG_VALUE_MAX 256
-#define TAGS_MAX 10
 
 enum xname {
 	XN_USER,		/* ordinary user metadata */
@@ -341,20 +339,18 @@ out:
 static int check_tag(struct store *s, const struct versions_node *vn,
 		     const char *name, const char *value, size_t size)
 {
-	size_t nlen = strlen(name) - strlen(TAG_PREFIX), i;
+	const char *tname = name + strlen(TAG_PREFIX);
 	int n;
 
-	if (nlen < 1 || nlen > TAG_NAME_MAX || size > TAG_VALUE_MAX)
+	/* what S3 would refuse would make the replica's tagging fail */
+	if (tag_problem(tname, strlen(tname), value, size))
 		return -EINVAL;
-	for (i = 0; i < size; i++)
-		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-			return -EINVAL;
 	if (store_getxattr(s, vn->oid, 0, name, NULL, 0) >= 0)
 		return 0;	/* replacing a tag never adds one */
 	n = count_tags(s, vn->oid);
 	if (n < 0)
 		return n;
-	return n >= TAGS_MAX ? -EINVAL : 0;
+	return n >= TAG_COUNT_MAX ? -EINVAL : 0;
 }
 
 static unsigned store_xflags(int flags)

@@ -106,6 +106,16 @@ static const struct bad_case bad_cases[] = {
 	{ "[destination x]\nendpoint = s3.example\n", 2,
 	  "bad endpoint 's3.example'" },
 	{ "[destination x]\nendpoint = https://\n", 2, "bad endpoint" },
+	{ "[destination x]\nendpoint = http://127.0.0.1:99999999\n", 2,
+	  "bad endpoint 'http://127.0.0.1:99999999': port '99999999' is not "
+	  "in 1..65535" },
+	{ "[destination x]\nendpoint = http://h:0\n", 2, "port '0' is not" },
+	{ "[destination x]\nendpoint = http://h:\n", 2, "port '' is not" },
+	{ "[destination x]\nendpoint = http://h:80x/\n", 2, "port '80x'" },
+	{ "[destination x]\nendpoint = https://ak:sk@s3.example\n", 2,
+	  "bad endpoint 'https://ak:sk@s3.example': user info ('user:pass@') "
+	  "is not allowed; use 'credentials'" },
+	{ "[destination x]\nendpoint = http://ak@h:80\n", 2, "user info" },
 	{ "[destination x]\npath_style = yes\n", 2,
 	  "bad path_style 'yes': expected true or false" },
 	{ "[destination x]\nbucket = b\nendpoint = http://h\n", 1,

@@ -132,9 +132,15 @@ static void test_urls(void)
 	/* Refusals name what is wrong. */
 	o.endpoint = "ftp://h";
 	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
-	CHECK_EQ_STR(why, "endpoint 'ftp://h' must start with http:// or "
-		     "https://");
+	CHECK_EQ_STR(why, "bad endpoint 'ftp://h': expected "
+		     "http://HOST[:PORT] or https://...");
 	o.endpoint = "http://h/path";
+	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
+	o.endpoint = "http://h:70000";
+	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
+	CHECK_EQ_STR(why, "bad endpoint 'http://h:70000': port '70000' is not "
+		     "in 1..65535");
+	o.endpoint = "http://u:p@h";
 	CHECK_EQ_INT(s3_client_new(&o, &c, why, sizeof(why)), -EINVAL);
 	o.endpoint = "http://h";
 	o.bucket = "b1";
@@ -194,7 +200,7 @@ static void test_headers(void)
 		{ "user.mode", "x", 1 },
 		{ "user.bin", "\x01\x02", 2 },
 		{ "user.crrfs.tag.project", "alpha beta", 10 },
-		{ "user.crrfs.tag.k&=", "v/1", 3 },
+		{ "user.crrfs.tag.k+=", "v/1", 3 },
 		{ "user.empty", "", 0 },
 	};
 	char why[256];
@@ -228,7 +234,7 @@ static void test_headers(void)
 	CHECK(has(&h, "x-amz-meta-crrfs-xattr-1: mode;eA=="));
 	CHECK(has(&h, "x-amz-meta-crrfs-xattr-2: bin;AQI="));
 	CHECK(has(&h, "x-amz-meta-empty: "));
-	CHECK(has(&h, "x-amz-tagging: project=alpha%20beta&k%26%3D=v%2F1"));
+	CHECK(has(&h, "x-amz-tagging: project=alpha%20beta&k%2B%3D=v%2F1"));
 	CHECK(has(&h, "x-amz-storage-class: STANDARD"));
 	s3_hdrs_release(&h);
 
@@ -244,11 +250,59 @@ static void test_headers(void)
 	s3_hdrs_release(&h);
 }
 
+/* A tag S3 would refuse (stored before crrfs checked them) fails the
+ * ship with a reason, rather than making the bucket's tagging unreadable. */
+static void test_bad_tags(void)
+{
+	struct remote_s3 r = { 0 };
+	struct remote_obj o = { 0 };
+	struct s3_hdrs h = { 0 };
+	struct store_xattr bad[] = {
+		{ "user.crrfs.tag.ok", "\xff\xfe", 2 },
+		{ "user.crrfs.tag.a&b", "v", 1 },
+		{ "user.crrfs.tag.aws:x", "v", 1 },
+	};
+	struct store_xattr many[11];
+	char names[11][32], why[256];
+	size_t i;
+
+	o.key = "a.txt";
+	o.v.type = STORE_T_FILE;
+	strcpy(o.v.vid, "01HZZZZZZZZZZZZZZZZZZZZZZZ");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o.xattrs = &bad[i];
+		o.nxattrs = 1;
+		why[0] = '\0';
+		CHECK_EQ_INT(remote_s3_headers(&r, &o, "ab12", &h, why,
+					       sizeof(why)), -EINVAL);
+		CHECK(strstr(why, "cannot ship tag '") == why);
+		s3_hdrs_release(&h);
+	}
+	for (i = 0; i < 11; i++) {
+		snprintf(names[i], sizeof(names[i]), "user.crrfs.tag.t%zu", i);
+		many[i].name = names[i];
+		many[i].value = "v";
+		many[i].size = 1;
+	}
+	o.xattrs = many;
+	o.nxattrs = 10;
+	CHECK_EQ_INT(remote_s3_headers(&r, &o, "ab12", &h, why, sizeof(why)),
+		     0);
+	s3_hdrs_release(&h);
+	o.nxattrs = 11;
+	CHECK_EQ_INT(remote_s3_headers(&r, &o, "ab12", &h, why, sizeof(why)),
+		     -EINVAL);
+	CHECK_EQ_STR(why, "cannot ship the tags of 'a.txt': 11 tags, S3 "
+		     "allows 10");
+	s3_hdrs_release(&h);
+}
+
 int main(void)
 {
 	test_classify();
 	test_urls();
 	test_xml();
 	test_headers();
+	test_bad_tags();
 	return check_done("test_s3_client");
 }
