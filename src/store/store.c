@@ -404,10 +404,33 @@ static int mkdir_p(const char *path)
 		if (rc)
 			break;
 	}
-	if (!rc && mkdir(tmp, 0755) && errno != EEXIST)
+	if (!rc && mkdir(tmp, 0700) && errno != EEXIST)
 		rc = -errno;
 	free(tmp);
 	return rc;
+}
+
+/*
+ * The store holds every version's bytes in plain files: whoever can
+ * reach them reads past every mode the mount enforces. So the store's
+ * directory is its owner's alone; one made by an older crrfs (0755) is
+ * tightened at its next read-write open, by its owner only.
+ */
+static void store_make_private(struct store *s)
+{
+	struct stat st;
+
+	if (stat(s->path, &st) || !(st.st_mode & 077) ||
+	    st.st_uid != geteuid())
+		return;
+	if (chmod(s->path, st.st_mode & 07700))
+		log_warn("cannot make store '%s' private (mode %04o): %s",
+			 s->path, (unsigned)(st.st_mode & 07777),
+			 strerror(errno));
+	else
+		log_info("store '%s' made private: mode %04o -> %04o",
+			 s->path, (unsigned)(st.st_mode & 07777),
+			 (unsigned)(st.st_mode & 07700));
 }
 
 /* Check (and with STORE_CREATE, make) the directory layout. */
@@ -597,6 +620,8 @@ int store_open(const struct store_opts *o, struct store **out)
 	rc = store_lock(s);
 	if (rc)
 		goto fail;
+	if (!(s->flags & STORE_RDONLY))
+		store_make_private(s);
 	snprintf(p, sizeof(p), "%s/data", s->path);
 	if (!(s->flags & STORE_RDONLY) && mkdir(p, 0755) && errno != EEXIST) {
 		rc = -errno;

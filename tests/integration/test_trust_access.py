@@ -86,6 +86,25 @@ class Shared(h.MountTestCase):
         self.assertNotEqual(rc, 0)
         self.assertEqual(h.read_file(pub), b"second")
 
+    def test_store_is_private(self):
+        # the store holds every version's bytes in plain files: another
+        # user reading them there would skip every mode checked above
+        secret = self.m.p("secret")
+        h.write_file(secret, b"root's secret bytes")
+        os.chmod(secret, 0o600)
+        vid(secret)
+        self.assertEqual(stat.S_IMODE(os.stat(self.m.store).st_mode), 0o700)
+        rc, out, err = nobody("grep", "-rl", "root's secret", self.m.store)
+        self.assertNotEqual(rc, 0, out)
+        self.assertEqual(out, "")
+        # a store made 0755 by an older crrfs is tightened at its next
+        # read-write mount
+        self.m.stop()
+        os.chmod(self.m.store, 0o755)
+        self.m.start()
+        self.assertEqual(stat.S_IMODE(os.stat(self.m.store).st_mode), 0o700)
+        self.assertEqual(h.read_file(secret), b"root's secret bytes")
+
     def test_versions_keep_modes(self):
         d = self.m.p("d")
         os.mkdir(d, 0o700)
