@@ -139,12 +139,20 @@ struct store_vinfo {
 	uint8_t sha256[32];		/* valid when STORE_V_HAS_SHA */
 };
 
-/* The state of a key (a name in a folder). */
+/*
+ * The state of a key (a name in a folder). For a folder, head.attr's mtime
+ * and ctime are those of its last entry change when that came after its
+ * head version (a new entry makes no version of the folder).
+ */
 struct store_entry {
 	uint64_t oid;
 	enum store_type type;
 	bool live;		/* head exists and is not a delete marker */
 	bool pending;		/* no version yet (open, never closed) */
+	uint64_t ino;		/* st_ino: unique among live keys, kept by
+				 * renames and across opens */
+	uint32_t nlink;		/* st_nlink: 1, or a folder's 2 + its live
+				 * subfolders (1 when not recorded) */
 	struct store_vinfo head;/* valid unless pending */
 };
 
