@@ -67,6 +67,9 @@
 #define STORE_VID_LEN 26	/* see util/vid.h */
 #define STORE_NAME_MAX 255	/* bytes, as NAME_MAX */
 #define STORE_XATTR_MAX 65536	/* bytes of one value */
+/* The largest file, in bytes: S3's largest object (5 TiB), so whatever a
+ * file holds can be replicated. Writes and truncates past it are -EFBIG. */
+#define STORE_FILE_MAX ((uint64_t)5 << 40)
 #define STORE_XATTRS_TOTAL_MAX (256 * 1024) /* all names+values of a version */
 
 struct store;

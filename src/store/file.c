@@ -86,12 +86,19 @@ static int pin_add(struct store_file *f, uint64_t seg)
 
 static int file_load(struct store_file *f, const struct vrec *v)
 {
+	uint64_t last = 0;
 	uint32_t i;
 	struct run r;
 	int rc;
 
+	/* Chunks past the last run are holes: the map stops there. */
 	f->size = v->attr.size;
-	rc = map_reserve(f, nchunks(f->size));
+	for (i = 0; i < v->nruns; i++) {
+		run_at(v, i, &r);
+		if (r.first + r.count > last)
+			last = r.first + r.count;
+	}
+	rc = map_reserve(f, last < nchunks(f->size) ? last : nchunks(f->size));
 	for (i = 0; !rc && i < v->nruns; i++) {
 		uint64_t c;
 
@@ -467,14 +474,18 @@ static size_t chunk_span(uint64_t pos, size_t left)
 ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 			 uint64_t off)
 {
-	uint64_t end = off + size, fend;
+	uint64_t end, fend;
 	size_t done = 0;
 	int rc = 0, later = 0;
 
 	if (!size)
 		return 0;
-	if (end < off)
+	if (off >= STORE_FILE_MAX)
 		return -EFBIG;
+	/* As on a local disk: what fits below the limit is written. */
+	if (size > STORE_FILE_MAX - off)
+		size = (size_t)(STORE_FILE_MAX - off);
+	end = off + size;
 	pthread_mutex_lock(&f->lock);
 	fend = end > f->size ? end : f->size;
 	rc = small_leave(f, fend);
@@ -525,13 +536,15 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 	uint64_t c, keep = nchunks(size);
 	int rc = 0;
 
+	if (size > STORE_FILE_MAX)
+		return -EFBIG;
 	pthread_mutex_lock(&f->lock);
 	if (size > f->size) {
+		/* The new range is a hole: chunks past the map read as
+		 * zeros, so growing costs no memory. */
 		rc = small_leave(f, size);
 		if (!rc)
 			rc = extend_prepare(f, f->size, size);
-		if (!rc)
-			rc = map_reserve(f, keep);
 	} else {
 		for (c = keep; c < f->nmap && !rc; c++) {
 			if (f->map[c].owned)
@@ -539,7 +552,7 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 			f->map[c].seg = 0;
 			f->map[c].owned = false;
 		}
-		if (!rc)
+		if (!rc && keep < f->nmap)
 			f->nmap = keep;
 	}
 	if (!rc) {

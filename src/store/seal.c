@@ -108,6 +108,9 @@ static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 	struct run r = { 0, 0, 0, 0 };
 	uint8_t *buf = NULL, *tmp;
 
+	/* Chunks past the map are holes: no run, nothing to walk. */
+	if (total > f->nmap)
+		total = f->nmap;
 	*n = 0;
 	for (c = 0; c <= total; c++) {
 		uint64_t seg = c < total && c < f->nmap ? f->map[c].seg : 0;
