@@ -236,6 +236,39 @@ class TrustPosix(h.MountTestCase):
         os.truncate(p, 0)
         self.assertEqual(os.stat(p).st_size, 0)
 
+    def daemon_peak_rss(self):
+        with open("/proc/%d/status" % self.m.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def test_far_write_costs_no_map_of_its_offset(self):
+        # the chunk map was one 24-byte entry per 128 KiB up to the offset:
+        # about 1 GiB of daemon memory for a write near 5 TiB
+        p = self.m.p("far")
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            os.pwrite(fd, b"begin", 0)
+            self.assertEqual(os.pwrite(fd, b"end", MAX_FILE - 3), 3)
+            # a write across the limit is cut at it
+            self.assertEqual(os.pwrite(fd, b"abcd", MAX_FILE - 2), 2)
+        finally:
+            os.close(fd)
+        self.assertLess(self.daemon_peak_rss(), 256 << 20)
+        self.assertEqual(os.stat(p).st_size, MAX_FILE)
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            self.assertEqual(os.pread(fd, 5, MAX_FILE - 5), b"\0\0eab")
+            self.assertEqual(os.pread(fd, 6, 0), b"begin\0")
+            self.assertEqual(os.pread(fd, 4, 3 * TiB), b"\0" * 4)
+        finally:
+            os.close(fd)
+        # shrink it back: the far chunks go, the first stays
+        os.truncate(p, 4)
+        self.assertEqual(h.read_file(p), b"begi")
+        self.assertLess(os.stat(p).st_blocks, 1024)
+
 
 if __name__ == "__main__":
     h.main()
