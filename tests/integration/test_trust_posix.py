@@ -156,6 +156,28 @@ class TrustPosix(h.MountTestCase):
         self.assertMoved(a, sa, "rename out (replace)")
         self.assertMoved(b, sb, "rename over an entry")
 
+    def test_rename_open_file_ctime(self):
+        # unsealed writes keep their times in the daemon's node: the
+        # rename's ctime must reach them too (new file and old one)
+        p = self.m.p("new")
+        fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+        h.write_file(self.m.p("old"), b"1")
+        fd2 = os.open(self.m.p("old"), os.O_RDWR)
+        try:
+            os.write(fd, b"x")
+            os.write(fd2, b"2")
+            c0, c2 = os.fstat(fd).st_ctime_ns, os.fstat(fd2).st_ctime_ns
+            tick()
+            os.rename(p, self.m.p("new2"))
+            os.rename(self.m.p("old"), self.m.p("old2"))
+            self.assertGreater(os.fstat(fd).st_ctime_ns, c0)
+            self.assertGreater(os.fstat(fd2).st_ctime_ns, c2)
+        finally:
+            os.close(fd)
+            os.close(fd2)
+        self.assertGreater(os.stat(self.m.p("new2")).st_ctime_ns, c0)
+        self.assertGreater(os.stat(self.m.p("old2")).st_ctime_ns, c2)
+
     def test_dir_rename_keeps_its_mtime(self):
         os.makedirs(self.m.p("p", "d", "sub"))
         h.write_file(self.m.p("p", "d", "f"), b"x")
