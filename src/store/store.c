@@ -175,6 +175,10 @@ int dir_changed(struct store *s, MDB_txn *txn, uint64_t dir, int subdirs)
 	struct obj d;
 	int rc = obj_get(s, txn, dir, &d);
 
+	/* A folder purged from under dead children (fsck reports those)
+	 * must not block their own cleanup. */
+	if (rc == -ENOENT)
+		return 0;
 	if (rc)
 		return rc;
 	if (!d.dir_known) {
