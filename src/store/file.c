@@ -5,9 +5,10 @@
  * Design: the content is a chunk map, one entry per STORE_CHUNK of the
  * file: the segment holding that chunk (0 = hole) and whether this working
  * copy owns it. The map is paged (file_int.h): a page comes with its first
- * data, so a sparse file costs memory for what it holds, not its size. A working copy writes only into its own current segment,
- * at the chunk's own offset; writing into a chunk it does not own first
- * copies that chunk's valid bytes (copy-on-write, at most one chunk). A
+ * data, so a sparse file costs memory for what it holds, not its size. A
+ * working copy writes only into its own current segment, at the chunk's
+ * own offset; writing into a chunk it does not own first copies that
+ * chunk's valid bytes (copy-on-write, at most one chunk). A
  * seal (seal.c) turns the map into run-length encoded runs; afterwards
  * every chunk is shared again and later writes start a new segment
  * (sealed data is never modified).
