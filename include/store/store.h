@@ -67,6 +67,9 @@
 #define STORE_VID_LEN 26	/* see util/vid.h */
 #define STORE_NAME_MAX 255	/* bytes, as NAME_MAX */
 #define STORE_XATTR_MAX 65536	/* bytes of one value */
+/* The largest file, in bytes: S3's largest object (5 TiB), so whatever a
+ * file holds can be replicated. Writes and truncates past it are -EFBIG. */
+#define STORE_FILE_MAX ((uint64_t)5 << 40)
 #define STORE_XATTRS_TOTAL_MAX (256 * 1024) /* all names+values of a version */
 
 struct store;
@@ -139,12 +142,20 @@ struct store_vinfo {
 	uint8_t sha256[32];		/* valid when STORE_V_HAS_SHA */
 };
 
-/* The state of a key (a name in a folder). */
+/*
+ * The state of a key (a name in a folder). For a folder, head.attr's mtime
+ * and ctime are those of its last entry change when that came after its
+ * head version (a new entry makes no version of the folder).
+ */
 struct store_entry {
 	uint64_t oid;
 	enum store_type type;
 	bool live;		/* head exists and is not a delete marker */
 	bool pending;		/* no version yet (open, never closed) */
+	uint64_t ino;		/* st_ino: unique among live keys, kept by
+				 * renames and across opens */
+	uint32_t nlink;		/* st_nlink: 1, or a folder's 2 + its live
+				 * subfolders (1 when not recorded) */
 	struct store_vinfo head;/* valid unless pending */
 };
 

@@ -44,15 +44,15 @@ void fs_vnode(struct node *n, struct versions_node *vn)
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* Files have one link, folders two: subfolders are not counted (find and
- * du accept that, as they do on btrfs). */
+/* The link count is the store's: a folder's counts its subfolders, as on
+ * ext4, so find's leaf optimisation holds. */
 static void stat_of_attr(const struct store_attr *a, uint64_t ino,
-			 uint64_t alloc, struct stat *st)
+			 uint32_t nlink, uint64_t alloc, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	st->st_mode = a->mode;
-	st->st_nlink = S_ISDIR(a->mode) ? 2 : 1;
+	st->st_nlink = nlink ? nlink : 1;
 	st->st_uid = a->uid;
 	st->st_gid = a->gid;
 	st->st_size = (off_t)a->size;
@@ -65,7 +65,18 @@ static void stat_of_attr(const struct store_attr *a, uint64_t ino,
 
 void fs_stat_of_entry(const struct store_entry *e, struct stat *st)
 {
-	stat_of_attr(&e->head.attr, e->oid, e->head.alloc_bytes, st);
+	stat_of_attr(&e->head.attr, e->ino, e->nlink, e->head.alloc_bytes,
+		     st);
+}
+
+uint64_t fs_node_ino(struct node *n)
+{
+	uint64_t ino;
+
+	pthread_mutex_lock(&n->lock);
+	ino = n->ino ? n->ino : node_oid(n);
+	pthread_mutex_unlock(&n->lock);
+	return ino;
 }
 
 static void attr_overlay(struct store_attr *a, const struct store_attr *p,
@@ -99,6 +110,8 @@ static void node_refresh_locked(struct fs *fs, struct node *n)
 		return;
 	n->base = e.head.attr;
 	n->alloc_bytes = e.head.alloc_bytes;
+	n->ino = e.ino;
+	n->nlink = e.nlink;
 	atomic_store(&n->type, (int)e.type);
 }
 
@@ -125,7 +138,7 @@ int fs_node_stat(struct fs *fs, struct node *n, struct stat *st)
 		a.size = store_file_size(n->wc);
 		alloc = store_file_blocks(n->wc) * 512;
 	}
-	stat_of_attr(&a, node_oid(n), alloc, st);
+	stat_of_attr(&a, n->ino ? n->ino : node_oid(n), n->nlink, alloc, st);
 	if (atomic_load(&n->unlinked))
 		st->st_nlink = 0;
 	pthread_mutex_unlock(&n->lock);
@@ -156,6 +169,8 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e)
 		return NULL;
 	pthread_mutex_lock(&n->lock);
 	atomic_store(&n->type, (int)e->type);
+	n->ino = e->ino;
+	n->nlink = e->nlink;
 	if (!e->pending) {
 		n->base = e->head.attr;
 		n->alloc_bytes = e->head.alloc_bytes;

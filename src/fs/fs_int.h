@@ -73,6 +73,9 @@ void fs_vnode(struct node *n, struct versions_node *vn);
 /* stat(2) of any node, with unsealed writes and pending attrs applied. */
 int fs_node_stat(struct fs *fs, struct node *n, struct stat *st);
 
+/* st_ino of a live node: the key's, which renames keep. */
+uint64_t fs_node_ino(struct node *n);
+
 /* stat of a live key from a store entry, for readdirplus. */
 void fs_stat_of_entry(const struct store_entry *e, struct stat *st);
 

@@ -65,6 +65,8 @@ struct node {
 	/* [node] */
 	bool pending;			/* key has no version yet */
 	struct store_attr base;		/* last known attributes of the head */
+	uint64_t ino;			/* last known st_ino (0 = the oid) */
+	uint32_t nlink;			/* last known st_nlink (0 = 1) */
 	uint64_t alloc_bytes;		/* of the head */
 	struct store_vinfo vinfo;	/* NODE_VENTRY: the version */
 	unsigned nopen;			/* open handles */

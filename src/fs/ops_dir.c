@@ -162,7 +162,7 @@ static int live_cb(void *arg, const char *name, const struct store_entry *e)
 		}
 	} else if (e->pending) {
 		memset(&st, 0, sizeof(st));
-		st.st_ino = e->oid;
+		st.st_ino = e->ino;
 		st.st_mode = S_IFREG;
 	} else {
 		fs_stat_of_entry(e, &st);
@@ -243,8 +243,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size,
 	/* glibc skips entries with d_ino 0: give . and .. numbers. */
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFDIR;
-	st.st_ino = node_oid(n);
-	if (n->kind != NODE_LIVE) {
+	if (n->kind == NODE_LIVE) {
+		st.st_ino = fs_node_ino(n);
+	} else {
 		struct versions_node vn;
 
 		fs_vnode(n, &vn);

@@ -451,6 +451,19 @@ static void remap_cb(void *arg, uint64_t old_oid, uint64_t new_oid)
 	r->n++;
 }
 
+/* A rename changes the moved content's ctime. The store's new version has
+ * it; a working copy not sealed yet shows (and its seal writes) the times
+ * kept in the node, so they get it too. Table lock held. */
+static void node_renamed_locked(struct node *n, int64_t now)
+{
+	pthread_mutex_lock(&n->lock);
+	if (n->pending || n->dirty) {
+		n->pattr.ctime_ns = now;
+		n->pmask |= STORE_SET_CTIME;
+	}
+	pthread_mutex_unlock(&n->lock);
+}
+
 /* Apply one rename's remaps as one step: find every holder first, detach
  * replaced ones, then re-key the moved ones. Table lock held. */
 static int remaps_apply_locked(struct node_table *t, struct remaps *r)
@@ -465,9 +478,12 @@ static int remaps_apply_locked(struct node_table *t, struct remaps *r)
 	for (i = 0; i < r->n; i++)
 		if (holder[i] && !r->v[i].to)
 			node_detach_locked(t, holder[i]);
-	for (i = 0; i < r->n; i++)
-		if (holder[i] && r->v[i].to)
+	for (i = 0; i < r->n; i++) {
+		if (holder[i] && r->v[i].to) {
 			node_rekey_locked(t, holder[i], r->v[i].to);
+			node_renamed_locked(holder[i], fs_now_ns());
+		}
+	}
 	free(holder);
 	return 0;
 }

@@ -17,29 +17,47 @@
 #include <sys/stat.h>
 
 
-/* Store nv as the key's new metadata: amend, new version, or pending. */
+/*
+ * Store nv as the key's new metadata: amend, new version, or pending. A
+ * folder's entry times were folded into nv (meta_base), so the record
+ * speaks for itself again.
+ */
 static int meta_commit(struct store_txn *t, uint64_t oid, struct obj *o,
 		       struct vrec *nv)
 {
+	int rc;
+
 	if (obj_pending(o))
 		return vrec_put(t->s, t->txn, oid, 0, nv);
-	if (store_now_ns() < nv->deadline_ns && !(nv->flags & V_EXPOSED))
-		return vrec_put(t->s, t->txn, oid, o->head, nv);
-	nv->flags &= STORE_V_HAS_SHA;	/* same bytes, same digest */
-	return version_add(t, oid, o, nv, true);
+	if (store_now_ns() < nv->deadline_ns && !(nv->flags & V_EXPOSED)) {
+		rc = vrec_put(t->s, t->txn, oid, o->head, nv);
+	} else {
+		nv->flags &= STORE_V_HAS_SHA;	/* same bytes, same digest */
+		rc = version_add(t, oid, o, nv, true);
+	}
+	if (!rc && o->type == STORE_T_DIR && (o->dmtime_ns || o->dctime_ns))
+		rc = dir_times_set(t->s, t->txn, oid, 0, 0);
+	return rc;
 }
 
-/* The record metadata changes start from: head, or the pending one. */
+/* The record metadata changes start from: head, or the pending one; a
+ * folder's with the times of its last entry change. */
 static int meta_base(struct store_txn *t, uint64_t oid, struct obj *o,
 		     struct vrec *v)
 {
 	int rc = obj_get(t->s, t->txn, oid, o);
 
-	if (rc)
+	if (!rc && !obj_alive(o))
+		rc = -ENOENT;
+	if (!rc)
+		rc = vrec_get(t->s, t->txn, oid, obj_cur(o), v);
+	if (rc || o->type != STORE_T_DIR)
 		return rc;
-	if (!obj_alive(o))
-		return -ENOENT;
-	return vrec_get(t->s, t->txn, oid, obj_cur(o), v);
+	if (o->dmtime_ns)
+		v->attr.mtime_ns = o->dmtime_ns;
+	if (o->dctime_ns)
+		v->attr.ctime_ns = o->dctime_ns;
+	return 0;
 }
 
 struct setattr_arg {

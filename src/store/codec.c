@@ -17,6 +17,18 @@
 
 /* fixed part: fmt, type, flags, pad, parent, head, namelen */
 #define OBJ_FIXED (4 + 8 + 8 + 2)
+/*
+ * After the name, an optional tail: one byte of enum obj_ext, then the
+ * parts it names. Records written before the tail existed simply end at
+ * the name (ino = oid, folder fields unknown), and readers that predate
+ * it ignore it.
+ */
+enum obj_ext {
+	EXT_INO = 1 << 0,	/* u64 ino */
+	EXT_DIR = 1 << 1,	/* i64 dmtime, i64 dctime, u64 nsubdirs */
+};
+_Static_assert(OBJ_FIXED + STORE_NAME_MAX + 1 + 8 + 24 <= OBJ_ENCODED_MAX,
+	       "OBJ_ENCODED_MAX too small");
 /* fixed part: fmt(4: fmt u8 + 3 pad) flags vid btime deadline
  * mode uid gid size atime mtime ctime sha nruns */
 #define VREC_FIXED (4 + 4 + STORE_VID_LEN + 8 + 8 + 12 + 8 + 24 + 32 + 4)
@@ -72,14 +84,26 @@ static const uint8_t *rd_take(struct rd *r, size_t n)
 	return q;
 }
 
+static unsigned obj_ext(const struct obj *o)
+{
+	return (o->ino ? EXT_INO : 0) |
+	       (o->type == STORE_T_DIR && o->dir_known ? EXT_DIR : 0);
+}
+
 size_t obj_encoded_size(const struct obj *o)
 {
-	return OBJ_FIXED + o->namelen;
+	unsigned ext = obj_ext(o);
+
+	if (!ext)
+		return OBJ_FIXED + o->namelen;
+	return OBJ_FIXED + o->namelen + 1 + (ext & EXT_INO ? 8 : 0) +
+	       (ext & EXT_DIR ? 24 : 0);
 }
 
 void obj_encode(const struct obj *o, uint8_t *out)
 {
 	uint8_t *p = out;
+	unsigned ext;
 
 	*p++ = OBJ_FORMAT;
 	*p++ = o->type;
@@ -89,6 +113,40 @@ void obj_encode(const struct obj *o, uint8_t *out)
 	PUT(p, o->head);
 	PUT(p, o->namelen);
 	memcpy(p, o->name, o->namelen);
+	p += o->namelen;
+	ext = obj_ext(o);
+	if (!ext)
+		return;
+	*p++ = (uint8_t)ext;
+	if (ext & EXT_INO)
+		PUT(p, o->ino);
+	if (ext & EXT_DIR) {
+		PUT(p, o->dmtime_ns);
+		PUT(p, o->dctime_ns);
+		PUT(p, o->nsubdirs);
+	}
+}
+
+static int obj_decode_ext(struct rd *r, struct obj *o)
+{
+	uint8_t ext = 0;
+
+	o->ino = 0;
+	o->ino_given = false;
+	o->dir_known = false;
+	o->dmtime_ns = o->dctime_ns = 0;
+	o->nsubdirs = 0;
+	if (r->p < r->end)
+		rd_get(r, &ext, 1);
+	if (ext & EXT_INO)
+		rd_get(r, &o->ino, 8);
+	if (ext & EXT_DIR) {
+		rd_get(r, &o->dmtime_ns, 8);
+		rd_get(r, &o->dctime_ns, 8);
+		rd_get(r, &o->nsubdirs, 8);
+		o->dir_known = true;
+	}
+	return r->bad ? -EIO : 0;
 }
 
 int obj_decode(const void *buf, size_t len, struct obj *o)
@@ -110,7 +168,7 @@ int obj_decode(const void *buf, size_t len, struct obj *o)
 	o->flags = hdr[2];
 	memcpy(o->name, name, o->namelen);
 	o->name[o->namelen] = '\0';
-	return 0;
+	return obj_decode_ext(&r, o);
 }
 
 size_t vrec_encoded_size(const struct vrec *v)

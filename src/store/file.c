@@ -4,9 +4,11 @@
  *
  * Design: the content is a chunk map, one entry per STORE_CHUNK of the
  * file: the segment holding that chunk (0 = hole) and whether this working
- * copy owns it. A working copy writes only into its own current segment,
- * at the chunk's own offset; writing into a chunk it does not own first
- * copies that chunk's valid bytes (copy-on-write, at most one chunk). A
+ * copy owns it. The map is paged (file_int.h): a page comes with its first
+ * data, so a sparse file costs memory for what it holds, not its size. A
+ * working copy writes only into its own current segment, at the chunk's
+ * own offset; writing into a chunk it does not own first copies that
+ * chunk's valid bytes (copy-on-write, at most one chunk). A
  * seal (seal.c) turns the map into run-length encoded runs; afterwards
  * every chunk is shared again and later writes start a new segment
  * (sealed data is never modified).
@@ -49,26 +51,44 @@ int file_push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
 	return 0;
 }
 
-static int map_reserve(struct store_file *f, size_t n)
+/* Cover n chunks: only the page table grows, pages come with data. */
+static int map_reserve(struct store_file *f, uint64_t n)
 {
-	struct chunk *p;
-	size_t nc;
+	size_t np = (size_t)((n + MAP_PAGE - 1) / MAP_PAGE), nc;
+	struct chunk **p;
 
-	if (n > f->capmap) {
-		nc = f->capmap ? f->capmap : 16;
-		while (nc < n)
+	if (np > f->npages) {
+		nc = f->npages ? f->npages : 4;
+		while (nc < np)
 			nc *= 2;
-		p = realloc(f->map, nc * sizeof(*p));
+		p = realloc(f->pages, nc * sizeof(*p));
 		if (!p)
 			return -ENOMEM;
-		f->map = p;
-		f->capmap = nc;
+		memset(p + f->npages, 0, (nc - f->npages) * sizeof(*p));
+		f->pages = p;
+		f->npages = nc;
 	}
-	if (n > f->nmap) {
-		memset(f->map + f->nmap, 0, (n - f->nmap) * sizeof(*f->map));
+	if (n > f->nmap)
 		f->nmap = n;
-	}
 	return 0;
+}
+
+struct chunk *chunk_slot(struct store_file *f, uint64_t c)
+{
+	struct chunk **p = &f->pages[c / MAP_PAGE];
+
+	if (!*p)
+		*p = calloc(MAP_PAGE, sizeof(**p));
+	return *p ? &(*p)[c % MAP_PAGE] : NULL;
+}
+
+static void map_free(struct store_file *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->npages; i++)
+		free(f->pages[i]);
+	free(f->pages);
 }
 
 static int pin_add(struct store_file *f, uint64_t seg)
@@ -86,19 +106,30 @@ static int pin_add(struct store_file *f, uint64_t seg)
 
 static int file_load(struct store_file *f, const struct vrec *v)
 {
+	uint64_t last = 0;
 	uint32_t i;
 	struct run r;
 	int rc;
 
+	/* Chunks past the last run are holes: the map stops there. */
 	f->size = v->attr.size;
-	rc = map_reserve(f, nchunks(f->size));
+	for (i = 0; i < v->nruns; i++) {
+		run_at(v, i, &r);
+		if (r.first + r.count > last)
+			last = r.first + r.count;
+	}
+	rc = map_reserve(f, last < nchunks(f->size) ? last : nchunks(f->size));
 	for (i = 0; !rc && i < v->nruns; i++) {
 		uint64_t c;
 
 		run_at(v, i, &r);
 		for (c = r.first; c < r.first + r.count && c < f->nmap; c++) {
-			f->map[c].seg = r.seg;
-			f->map[c].base = r.base + (c - r.first) * STORE_CHUNK;
+			struct chunk *ch = chunk_slot(f, c);
+
+			if (!ch)
+				return -ENOMEM;
+			ch->seg = r.seg;
+			ch->base = r.base + (c - r.first) * STORE_CHUNK;
 		}
 		rc = pin_add(f, r.seg);
 	}
@@ -166,7 +197,7 @@ void store_file_free(struct store_file *f)
 		seg_unpin(f->s, f->pins[i], f->pins[i] == f->cur_seg);
 	free(f->pins);
 	free(f->unsynced);
-	free(f->map);
+	map_free(f);
 	free(f->small);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -254,22 +285,23 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 	else if (size > f->size - off)
 		size = (size_t)(f->size - off);
 	while (done < size && !rc) {
-		uint64_t pos = off + done, c = pos / STORE_CHUNK;
+		uint64_t pos = off + done;
 		uint64_t in = pos % STORE_CHUNK;
+		const struct chunk *ch = chunk_at(f, pos / STORE_CHUNK);
 		size_t len = (size_t)(STORE_CHUNK - in);
 		int fd;
 
 		if (len > size - done)
 			len = size - done;
-		if (c >= f->nmap || !f->map[c].seg) {
+		if (!ch || !ch->seg) {
 			memset((char *)buf + done, 0, len);
-		} else if (f->map[c].seg == SEG_MEM) {
+		} else if (ch->seg == SEG_MEM) {
 			memcpy((char *)buf + done, f->small + in, len);
 		} else {
-			rc = fdc_get(f, f->map[c].seg, &fd);
+			rc = fdc_get(f, ch->seg, &fd);
 			if (!rc)
 				rc = read_full(fd, (char *)buf + done, len,
-					       f->map[c].base + in);
+					       ch->base + in);
 		}
 		done += len;
 	}
@@ -293,11 +325,11 @@ static int cur_ensure(struct store_file *f)
 		rc = file_push_u64(&f->unsynced, &f->nunsynced, &f->capunsynced,
 			      f->cur_seg);
 	/* The file outgrows memory: its small chunk moves to the segment. */
-	if (!rc && f->nmap && f->map[0].seg == SEG_MEM) {
+	if (!rc && chunk_seg(f, 0) == SEG_MEM) {
 		rc = write_full(f->cur_fd, f->small, (size_t)PACK_MAX, 0);
 		if (!rc) {
-			f->map[0].seg = f->cur_seg;
-			f->map[0].base = 0;
+			chunk_at(f, 0)->seg = f->cur_seg;
+			chunk_at(f, 0)->base = 0;
 		}
 	}
 	return rc;
@@ -315,7 +347,7 @@ static bool small_fits(const struct store_file *f, uint64_t end)
 /* Leave memory before a change that makes the file too big for it. */
 static int small_leave(struct store_file *f, uint64_t end)
 {
-	if (!f->nmap || f->map[0].seg != SEG_MEM || end <= PACK_MAX)
+	if (chunk_seg(f, 0) != SEG_MEM || end <= PACK_MAX)
 		return 0;
 	return cur_ensure(f);
 }
@@ -325,7 +357,7 @@ static int punch(struct store_file *f, uint64_t off, uint64_t len)
 {
 	static const char zeros[4096];
 
-	if (f->nmap && f->map[0].seg == SEG_MEM && off < STORE_CHUNK) {
+	if (chunk_seg(f, 0) == SEG_MEM && off < STORE_CHUNK) {
 		if (off < PACK_MAX)
 			memset(f->small + off, 0,
 			       (size_t)((off + len > PACK_MAX ? PACK_MAX :
@@ -350,7 +382,7 @@ static int punch(struct store_file *f, uint64_t off, uint64_t len)
 }
 
 /* Own chunk 0 of a small file in memory, with its first 'valid' bytes. */
-static int small_own(struct store_file *f, uint64_t valid)
+static int small_own(struct store_file *f, struct chunk *ch, uint64_t valid)
 {
 	int rc = 0, fd;
 
@@ -361,17 +393,16 @@ static int small_own(struct store_file *f, uint64_t valid)
 	} else {
 		memset(f->small, 0, (size_t)PACK_MAX);
 	}
-	if (f->map[0].seg && valid) {
-		rc = fdc_get(f, f->map[0].seg, &fd);
+	if (ch->seg && valid) {
+		rc = fdc_get(f, ch->seg, &fd);
 		if (!rc)
-			rc = read_full(fd, f->small, (size_t)valid,
-				       f->map[0].base);
+			rc = read_full(fd, f->small, (size_t)valid, ch->base);
 		if (rc)
 			return rc;
 	}
-	f->map[0].seg = SEG_MEM;
-	f->map[0].base = 0;
-	f->map[0].owned = true;
+	ch->seg = SEG_MEM;
+	ch->base = 0;
+	ch->owned = true;
 	return 0;
 }
 
@@ -382,24 +413,26 @@ static int small_own(struct store_file *f, uint64_t valid)
 static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid,
 		     uint64_t end)
 {
+	struct chunk *ch = chunk_slot(f, c);
 	char *tmp = NULL;
 	int rc, fd;
 
-	if (f->map[c].owned)
+	if (!ch)
+		return -ENOMEM;
+	if (ch->owned)
 		return 0;
 	if (c == 0 && small_fits(f, end))
-		return small_own(f, valid);
+		return small_own(f, ch, valid);
 	rc = cur_ensure(f);
 	if (rc)
 		return rc;
-	if (f->map[c].seg && valid) {
+	if (ch->seg && valid) {
 		tmp = malloc((size_t)valid);
 		if (!tmp)
 			return -ENOMEM;
-		rc = fdc_get(f, f->map[c].seg, &fd);
+		rc = fdc_get(f, ch->seg, &fd);
 		if (!rc)
-			rc = read_full(fd, tmp, (size_t)valid,
-				       f->map[c].base);
+			rc = read_full(fd, tmp, (size_t)valid, ch->base);
 		if (!rc)
 			rc = write_full(f->cur_fd, tmp, (size_t)valid,
 					c * STORE_CHUNK);
@@ -407,9 +440,9 @@ static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid,
 		if (rc)
 			return rc;
 	}
-	f->map[c].seg = f->cur_seg;
-	f->map[c].base = c * STORE_CHUNK;
-	f->map[c].owned = true;
+	ch->seg = f->cur_seg;
+	ch->base = c * STORE_CHUNK;
+	ch->owned = true;
 	return 0;
 }
 
@@ -429,10 +462,11 @@ static uint64_t chunk_valid(struct store_file *f, uint64_t c)
 static int extend_prepare(struct store_file *f, uint64_t old, uint64_t end)
 {
 	uint64_t c = old / STORE_CHUNK, in = old % STORE_CHUNK;
+	const struct chunk *ch = chunk_at(f, c);
 
-	if (!in || c >= f->nmap || !f->map[c].seg)
+	if (!in || !ch || !ch->seg)
 		return 0;
-	if (f->map[c].owned)
+	if (ch->owned)
 		return punch(f, old, STORE_CHUNK - in);
 	return chunk_own(f, c, in, end);
 }
@@ -467,14 +501,18 @@ static size_t chunk_span(uint64_t pos, size_t left)
 ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 			 uint64_t off)
 {
-	uint64_t end = off + size, fend;
+	uint64_t end, fend;
 	size_t done = 0;
 	int rc = 0, later = 0;
 
 	if (!size)
 		return 0;
-	if (end < off)
+	if (off >= STORE_FILE_MAX)
 		return -EFBIG;
+	/* As on a local disk: what fits below the limit is written. */
+	if (size > STORE_FILE_MAX - off)
+		size = (size_t)(STORE_FILE_MAX - off);
+	end = off + size;
 	pthread_mutex_lock(&f->lock);
 	fend = end > f->size ? end : f->size;
 	rc = small_leave(f, fend);
@@ -489,7 +527,7 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 		rc = chunk_own_for(f, pos, len, fend);
 		if (rc)
 			break;
-		if (f->map[pos / STORE_CHUNK].seg == SEG_MEM) {
+		if (chunk_seg(f, pos / STORE_CHUNK) == SEG_MEM) {
 			memcpy(f->small + pos % STORE_CHUNK,
 			       (const char *)buf + done, len);
 		} else {
@@ -520,27 +558,52 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 	return done ? (ssize_t)done : rc;
 }
 
-int store_file_truncate(struct store_file *f, uint64_t size)
+/* Drop the chunks from keep on (owned bytes punched out) and the pages
+ * that held only them. */
+static int map_cut(struct store_file *f, uint64_t keep)
 {
-	uint64_t c, keep = nchunks(size);
+	uint64_t c;
 	int rc = 0;
 
+	for (c = keep; c < f->nmap && !rc; c++) {
+		struct chunk *p = f->pages[c / MAP_PAGE], *ch;
+
+		if (!p) {
+			c |= MAP_PAGE - 1;
+			continue;
+		}
+		ch = &p[c % MAP_PAGE];
+		if (ch->owned)
+			rc = punch(f, c * STORE_CHUNK, STORE_CHUNK);
+		ch->seg = 0;
+		ch->owned = false;
+		if (!rc && c % MAP_PAGE == MAP_PAGE - 1 &&
+		    c + 1 - MAP_PAGE >= keep) {
+			free(p);
+			f->pages[c / MAP_PAGE] = NULL;
+		}
+	}
+	if (!rc && keep < f->nmap)
+		f->nmap = keep;
+	return rc;
+}
+
+int store_file_truncate(struct store_file *f, uint64_t size)
+{
+	uint64_t keep = nchunks(size);
+	int rc = 0;
+
+	if (size > STORE_FILE_MAX)
+		return -EFBIG;
 	pthread_mutex_lock(&f->lock);
 	if (size > f->size) {
+		/* The new range is a hole: chunks past the map read as
+		 * zeros, so growing costs no memory. */
 		rc = small_leave(f, size);
 		if (!rc)
 			rc = extend_prepare(f, f->size, size);
-		if (!rc)
-			rc = map_reserve(f, keep);
 	} else {
-		for (c = keep; c < f->nmap && !rc; c++) {
-			if (f->map[c].owned)
-				rc = punch(f, c * STORE_CHUNK, STORE_CHUNK);
-			f->map[c].seg = 0;
-			f->map[c].owned = false;
-		}
-		if (!rc)
-			f->nmap = keep;
+		rc = map_cut(f, keep);
 	}
 	if (!rc) {
 		f->size = size;
@@ -575,9 +638,14 @@ uint64_t store_file_blocks(struct store_file *f)
 	uint64_t c, bytes = 0;
 
 	pthread_mutex_lock(&f->lock);
-	for (c = 0; c < f->nmap; c++)
-		if (f->map[c].seg)
+	for (c = 0; c < f->nmap; c++) {
+		if (!f->pages[c / MAP_PAGE]) {
+			c |= MAP_PAGE - 1;	/* a whole page of holes */
+			continue;
+		}
+		if (chunk_seg(f, c))
 			bytes += chunk_valid(f, c);
+	}
 	pthread_mutex_unlock(&f->lock);
 	return (bytes + 511) / 512;
 }

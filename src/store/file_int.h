@@ -16,6 +16,16 @@ struct chunk {
 
 #define SEG_MEM UINT64_MAX
 
+/*
+ * The chunk map is paged: MAP_PAGE chunks (128 MiB of file, 24 KiB of
+ * map) per page, allocated at the first chunk of it that holds data. A
+ * missing page, and any chunk at or past nmap, is a hole. So a sparse file
+ * costs map for its data only: a write near the end of a 5 TiB file costs
+ * one page and 8 bytes per 128 MiB of pointers, not a map of its size.
+ * Invariant: every entry of an allocated page at or past nmap is zero.
+ */
+#define MAP_PAGE 1024
+
 #define FDC_N 8
 
 struct fdc {
@@ -28,8 +38,9 @@ struct store_file {
 	struct store *s;
 	pthread_mutex_t lock;	/* protects everything below */
 	uint64_t size;
-	struct chunk *map;
-	size_t nmap, capmap;
+	struct chunk **pages;	/* MAP_PAGE chunks each, or NULL (holes) */
+	size_t npages;
+	uint64_t nmap;		/* chunks the map covers */
 	uint64_t cur_seg;	/* 0 = none yet */
 	int cur_fd;
 	bool dirty;
@@ -46,6 +57,28 @@ static inline uint64_t nchunks(uint64_t size)
 {
 	return (size + STORE_CHUNK - 1) / STORE_CHUNK;
 }
+
+/* Chunk c, or NULL for a hole that has no entry. */
+static inline struct chunk *chunk_at(const struct store_file *f, uint64_t c)
+{
+	struct chunk *p;
+
+	if (c >= f->nmap)
+		return NULL;
+	p = f->pages[c / MAP_PAGE];
+	return p ? &p[c % MAP_PAGE] : NULL;
+}
+
+/* The segment of chunk c (0 = hole). */
+static inline uint64_t chunk_seg(const struct store_file *f, uint64_t c)
+{
+	const struct chunk *ch = chunk_at(f, c);
+
+	return ch ? ch->seg : 0;
+}
+
+/* Chunk c (c < nmap), its page allocated if needed; NULL on ENOMEM. */
+struct chunk *chunk_slot(struct store_file *f, uint64_t c);
 
 /* Append v to a growable array; -ENOMEM. */
 int file_push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v);

@@ -513,6 +513,9 @@ int key_remove(struct store_txn *t, uint64_t oid, const struct obj *o)
 		if (rc == -ENOENT)
 			rc = 0;
 	}
+	if (!rc && obj_alive(o) && o->parent)
+		rc = dir_changed(s, t->txn, o->parent,
+				 o->type == STORE_T_DIR ? -1 : 0);
 	return rc;
 }
 

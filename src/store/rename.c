@@ -186,6 +186,7 @@ static int move_key(struct store_txn *t, uint64_t soid, struct obj *so,
 	struct vrec v, nv;
 	struct obj no;
 	uint64_t newoid = doid;
+	int64_t dmtime;
 	void *buf = NULL;
 	bool movable, left = false;
 	int rc;
@@ -209,12 +210,17 @@ static int move_key(struct store_txn *t, uint64_t soid, struct obj *so,
 		rc = post_remap(t, soid, newoid);
 	if (rc)
 		goto out;
+	/* The content keeps its inode number; the folder its entry time. */
+	no.ino = obj_ino(so, soid);
+	no.ino_given = true;
+	dmtime = so->dmtime_ns ? so->dmtime_ns : nv.attr.mtime_ns;
 	nv.flags &= ~(uint32_t)V_DRAFT;
 	if (obj_pending(so) && !doid) {
 		/* Pending stays pending: its first seal lands on newoid. */
 		rc = draft_copy(t, soid, newoid, &no, true);
 	} else if (movable && !doid && !obj_pending(so) && !no.head) {
 		/* Same record, same id: the key never existed elsewhere. */
+		nv.attr.ctime_ns = store_now_ns();
 		rc = vrec_put(s, t->txn, newoid, so->head, &nv);
 		if (!rc)
 			rc = refs_adjust(t, &nv, +1);
@@ -232,6 +238,8 @@ static int move_key(struct store_txn *t, uint64_t soid, struct obj *so,
 		rc = draft_copy(t, soid, newoid, &no, false);
 	if (!rc && so->type == STORE_T_DIR)
 		rc = move_children(t, soid, newoid, &left);
+	if (!rc && so->type == STORE_T_DIR)
+		rc = dir_times_set(s, t->txn, newoid, dmtime, store_now_ns());
 	if (rc)
 		goto out;
 	/* A folder with dead children keeps its key: they hang below it. */
@@ -264,6 +272,10 @@ static int exchange(struct store_txn *t, uint64_t a, struct obj *ao,
 	if (!rc)
 		rc = vrec_clone(&vb, &nb, &bufb);
 	if (!rc) {
+		uint64_t ia = obj_ino(ao, a);
+
+		ao->ino = obj_ino(bo, b);
+		bo->ino = ia;
 		na.flags &= STORE_V_HAS_SHA;
 		nb.flags &= STORE_V_HAS_SHA;
 		na.attr.ctime_ns = nb.attr.ctime_ns = store_now_ns();
@@ -305,6 +317,16 @@ static int not_below(struct store_txn *t, uint64_t dir, uint64_t anc)
 	return dir == anc ? -EINVAL : 0;
 }
 
+/* Both folders changed, even where no key came or went (a replace). */
+static int dirs_touch(struct store_txn *t, const struct rename_arg *a)
+{
+	int rc = dir_changed(t->s, t->txn, a->parent, 0);
+
+	if (!rc && a->newparent != a->parent)
+		rc = dir_changed(t->s, t->txn, a->newparent, 0);
+	return rc;
+}
+
 static int rename_apply(struct store_txn *t, void *varg)
 {
 	struct rename_arg *a = varg;
@@ -328,8 +350,10 @@ static int rename_apply(struct store_txn *t, void *varg)
 		return 0;
 	if (doid && (a->flags & STORE_RENAME_NOREPLACE))
 		return -EEXIST;
-	if (a->flags & STORE_RENAME_EXCHANGE)
-		return doid ? exchange(t, soid, &so, doid, &dobj) : -ENOENT;
+	if (a->flags & STORE_RENAME_EXCHANGE) {
+		rc = doid ? exchange(t, soid, &so, doid, &dobj) : -ENOENT;
+		return rc ? rc : dirs_touch(t, a);
+	}
 	if (so.type == STORE_T_DIR) {
 		rc = not_below(t, a->newparent, soid);
 		if (!rc && doid && dobj.type != STORE_T_DIR)
@@ -347,10 +371,10 @@ static int rename_apply(struct store_txn *t, void *varg)
 	} else if (doid && dobj.type == STORE_T_DIR) {
 		rc = -EISDIR;
 	}
-	if (rc)
-		return rc;
-	return move_key(t, soid, &so, a->newparent, a->newname, doid,
-			doid ? &dobj : NULL);
+	if (!rc)
+		rc = move_key(t, soid, &so, a->newparent, a->newname, doid,
+			      doid ? &dobj : NULL);
+	return rc ? rc : dirs_touch(t, a);
 }
 
 int store_rename(struct store *s, uint64_t parent, const char *name,

@@ -71,11 +71,13 @@ static int small_pack(struct store_file *f, bool durable)
 	size_t i;
 	int rc;
 
-	if (!f->nmap || f->map[0].seg != SEG_MEM)
+	struct chunk *ch = chunk_at(f, 0);
+
+	if (!ch || ch->seg != SEG_MEM)
 		return 0;
 	if (!f->size) {
-		f->map[0].seg = 0;
-		f->map[0].owned = false;
+		ch->seg = 0;
+		ch->owned = false;
 		return 0;
 	}
 	rc = seg_pack_append(f->s, f->small, (size_t)f->size, &seg, &off);
@@ -94,9 +96,9 @@ static int small_pack(struct store_file *f, bool durable)
 			      seg);
 	if (rc)
 		return rc;
-	f->map[0].seg = seg;
-	f->map[0].base = off;
-	f->map[0].owned = false;
+	ch->seg = seg;
+	ch->base = off;
+	ch->owned = false;
 	return 0;
 }
 
@@ -108,11 +110,22 @@ static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 	struct run r = { 0, 0, 0, 0 };
 	uint8_t *buf = NULL, *tmp;
 
+	/* Chunks past the map are holes: no run, nothing to walk. */
+	if (total > f->nmap)
+		total = f->nmap;
 	*n = 0;
 	for (c = 0; c <= total; c++) {
-		uint64_t seg = c < total && c < f->nmap ? f->map[c].seg : 0;
-		uint64_t base = seg ? f->map[c].base : 0;
+		const struct chunk *ch = c < total ? chunk_at(f, c) : NULL;
+		uint64_t seg = ch ? ch->seg : 0;
+		uint64_t base = seg ? ch->base : 0;
 
+		/* A page of holes with no run open: skip it whole. */
+		if (c < total && !r.count && !f->pages[c / MAP_PAGE]) {
+			c |= MAP_PAGE - 1;
+			if (c >= total)
+				c = total - 1;
+			continue;
+		}
 		if (r.count && seg == r.seg && c == r.first + r.count &&
 		    base == r.base + r.count * STORE_CHUNK) {
 			r.count++;
@@ -247,8 +260,12 @@ static void seal_done(struct store_file *f)
 {
 	size_t c;
 
-	for (c = 0; c < f->nmap; c++)
-		f->map[c].owned = false;
+	for (c = 0; c < f->npages; c++) {
+		size_t i;
+
+		for (i = 0; f->pages[c] && i < MAP_PAGE; i++)
+			f->pages[c][i].owned = false;
+	}
 	if (f->cur_fd >= 0)
 		close(f->cur_fd);
 	f->cur_fd = -1;

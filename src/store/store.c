@@ -96,13 +96,114 @@ int obj_get(struct store *s, MDB_txn *txn, uint64_t oid, struct obj *o)
 	return obj_decode(v.mv_data, v.mv_size, o);
 }
 
-int obj_put(struct store *s, MDB_txn *txn, uint64_t oid, const struct obj *o)
+static int obj_write(struct store *s, MDB_txn *txn, uint64_t oid,
+		     const struct obj *o)
 {
-	uint8_t k[8], buf[64 + STORE_NAME_MAX];
+	uint8_t k[8], buf[OBJ_ENCODED_MAX];
 
 	be64_put(k, oid);
 	obj_encode(o, buf);
 	return db_put(txn, s->objects, k, 8, buf, obj_encoded_size(o));
+}
+
+int obj_put(struct store *s, MDB_txn *txn, uint64_t oid, struct obj *o)
+{
+	struct obj prev;
+	bool had, was, is = obj_alive(o);
+	int rc;
+
+	rc = obj_get(s, txn, oid, &prev);
+	if (rc && rc != -ENOENT)
+		return rc;
+	had = !rc;
+	was = had && obj_alive(&prev);
+	o->dir_known = had ? prev.dir_known : true;
+	o->dmtime_ns = had ? prev.dmtime_ns : 0;
+	o->dctime_ns = had ? prev.dctime_ns : 0;
+	o->nsubdirs = had ? prev.nsubdirs : 0;
+	/* Numbers come from the oid counter, so they never meet an oid. */
+	if (had && !was && is && !o->ino_given)
+		o->ino = s->next_oid++;
+	rc = obj_write(s, txn, oid, o);
+	if (!rc && was != is && o->parent)
+		rc = dir_changed(s, txn, o->parent,
+				 o->type != STORE_T_DIR ? 0 : is ? 1 : -1);
+	return rc;
+}
+
+/* Live folder children of dir, counted once for a folder written before
+ * the count was kept. */
+static int subdirs_count(struct store *s, MDB_txn *txn, uint64_t dir,
+			 uint64_t *n)
+{
+	uint8_t k[8];
+	MDB_cursor *c = NULL;
+	MDB_val key = { 8, k }, val;
+	int rc, mrc;
+
+	*n = 0;
+	be64_put(k, dir);
+	rc = store_err(mdb_cursor_open(txn, s->dirents, &c));
+	for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &key, &val,
+						      MDB_SET_RANGE);
+	     !mrc; mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		const uint8_t *kp = key.mv_data;
+		struct obj o;
+
+		if (key.mv_size < 11 || be64_get(kp) != dir)
+			break;
+		if (kp[key.mv_size - 1] != KIND_DIR)
+			continue;
+		rc = val.mv_size == 8 ? obj_get(s, txn, be64_get(val.mv_data),
+						 &o) : -EIO;
+		if (rc)
+			break;
+		if (obj_alive(&o))
+			(*n)++;
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = store_err(mrc);
+	if (c)
+		mdb_cursor_close(c);
+	return rc;
+}
+
+int dir_changed(struct store *s, MDB_txn *txn, uint64_t dir, int subdirs)
+{
+	struct obj d;
+	int rc = obj_get(s, txn, dir, &d);
+
+	/* A folder purged from under dead children (fsck reports those)
+	 * must not block their own cleanup. */
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (!d.dir_known) {
+		rc = subdirs_count(s, txn, dir, &d.nsubdirs);
+		if (rc)
+			return rc;
+		d.dir_known = true;
+	} else if (subdirs > 0) {
+		d.nsubdirs++;
+	} else if (subdirs < 0 && d.nsubdirs) {
+		d.nsubdirs--;
+	}
+	d.dmtime_ns = d.dctime_ns = store_now_ns();
+	return obj_write(s, txn, dir, &d);
+}
+
+int dir_times_set(struct store *s, MDB_txn *txn, uint64_t dir,
+		  int64_t mtime_ns, int64_t ctime_ns)
+{
+	struct obj d;
+	int rc = obj_get(s, txn, dir, &d);
+
+	if (rc)
+		return rc;
+	d.dmtime_ns = mtime_ns;
+	d.dctime_ns = ctime_ns;
+	return obj_write(s, txn, dir, &d);
 }
 
 static void vkey(uint8_t *k, uint64_t oid, uint64_t vseq)
@@ -175,6 +276,9 @@ int entry_fill(struct store *s, MDB_txn *txn, uint64_t oid,
 	e->type = o->type;
 	e->pending = obj_pending(o);
 	e->live = !e->pending && !(o->flags & OBJ_DEAD);
+	e->ino = obj_ino(o, oid);
+	e->nlink = o->type == STORE_T_DIR && o->dir_known ?
+		   (uint32_t)(2 + o->nsubdirs) : 1;
 	/* A pending key answers with the attributes recorded for it. */
 	rc = vrec_get(s, txn, oid, obj_cur(o), &v);
 	if (rc == -ENOENT && e->pending)
@@ -182,6 +286,10 @@ int entry_fill(struct store *s, MDB_txn *txn, uint64_t oid,
 	if (rc)
 		return rc;
 	vinfo_fill(oid, obj_cur(o), o->type, &v, &e->head);
+	if (o->type == STORE_T_DIR && o->dmtime_ns)
+		e->head.attr.mtime_ns = o->dmtime_ns;
+	if (o->type == STORE_T_DIR && o->dctime_ns)
+		e->head.attr.ctime_ns = o->dctime_ns;
 	return 0;
 }
 

@@ -39,6 +39,14 @@ enum vrec_flags {
 /* Dirent key kinds: the byte after the name's NUL terminator. */
 enum { KIND_FILE = 0, KIND_DIR = 1 };
 
+/*
+ * A key's record. Beside the name it holds what belongs to the key, not to
+ * a version: the inode number st_ino shows (a rename carries it to the new
+ * key, so a file keeps its number as on a local disk) and, for a folder,
+ * when its entries last changed and how many of them are live folders
+ * (st_nlink). obj_put() keeps those folder fields: only dir_changed() and
+ * dir_times_set() write them, so a stale copy never undoes a count.
+ */
 struct obj {
 	uint64_t parent;
 	uint8_t type;		/* enum store_type */
@@ -46,7 +54,21 @@ struct obj {
 	uint64_t head;		/* vseq of the newest version, 0 = pending */
 	uint16_t namelen;
 	char name[STORE_NAME_MAX + 1];
+	uint64_t ino;		/* st_ino; 0 = the oid */
+	bool ino_given;		/* in memory only: a rename set ino, so a
+				 * dead key it revives keeps it */
+	bool dir_known;		/* folder fields below are recorded (keys
+				 * written before them have none) */
+	int64_t dmtime_ns;	/* folder: entries last changed, 0 = the
+				 * head's mtime */
+	int64_t dctime_ns;	/* likewise for ctime */
+	uint64_t nsubdirs;	/* folder: live folder children */
 };
+
+static inline uint64_t obj_ino(const struct obj *o, uint64_t oid)
+{
+	return o->ino ? o->ino : oid;
+}
 
 /*
  * Chunks first .. first+count-1 of a version, in segment seg: chunk c sits
@@ -108,6 +130,7 @@ static inline uint64_t obj_cur(const struct obj *o)
 }
 
 /* codec.c */
+#define OBJ_ENCODED_MAX (64 + STORE_NAME_MAX)
 size_t obj_encoded_size(const struct obj *o);
 void obj_encode(const struct obj *o, uint8_t *out);
 int obj_decode(const void *buf, size_t len, struct obj *o);
@@ -237,7 +260,19 @@ int db_put(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl,
 	   const void *v, size_t vl);
 int db_del(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl);
 int obj_get(struct store *s, MDB_txn *txn, uint64_t oid, struct obj *o);
-int obj_put(struct store *s, MDB_txn *txn, uint64_t oid, const struct obj *o);
+/*
+ * Write o. A key that becomes live or stops being live is an entry added
+ * to or removed from its folder (dir_changed); a dead key that becomes
+ * live again gets a fresh inode number unless o->ino_given (its old one
+ * may have gone with a rename). o->ino is updated.
+ */
+int obj_put(struct store *s, MDB_txn *txn, uint64_t oid, struct obj *o);
+/* Folder dir gained or lost an entry (now, in its times); subdirs is the
+ * change of its live folder children. Called after the child's record. */
+int dir_changed(struct store *s, MDB_txn *txn, uint64_t dir, int subdirs);
+/* Set folder dir's entry times (0 = the head's). */
+int dir_times_set(struct store *s, MDB_txn *txn, uint64_t dir,
+		  int64_t mtime_ns, int64_t ctime_ns);
 int vrec_get(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t vseq,
 	     struct vrec *v);
 int vrec_put(struct store *s, MDB_txn *txn, uint64_t oid, uint64_t vseq,
