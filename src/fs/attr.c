@@ -185,11 +185,14 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 			return 0;
 		flags &= ~(unsigned)STORE_DRAFT;	/* only a sync */
 	}
+	/* The key the node names as of the commit, not as of a rename. */
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	node_refresh_locked(fs, n);
 	a = n->base;
 	attr_overlay(&a, &n->pattr, n->pmask);
 	a.size = store_file_size(n->wc);
 	rc = store_file_seal(n->wc, node_oid(n), &a, flags, &e);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (rc == -ENOENT) {
 		/* Deleted or replaced while open: no resurrection. */
 		n->dirty = false;
@@ -240,19 +243,23 @@ void fs_inval_oid(struct fs *fs, uint64_t oid)
 	struct node *n;
 	uint64_t ino = 0;
 
+	/* A lookup held pins n; its node lock is taken after the table lock
+	 * is let go (see rename_lock in fs_int.h). */
 	pthread_mutex_lock(&fs->nt.lock);
 	n = node_find_locked(&fs->nt, NODE_LIVE, oid, 0);
-	if (n) {
-		pthread_mutex_lock(&n->lock);
-		n->gen++;
-		node_reload_locked(fs, n);
-		pthread_mutex_unlock(&n->lock);
-		ino = node_ino(&fs->nt, n);
-	}
+	if (n)
+		n->nlookup++;
 	pthread_mutex_unlock(&fs->nt.lock);
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->gen++;
+	node_reload_locked(fs, n);
+	pthread_mutex_unlock(&n->lock);
+	ino = node_ino(&fs->nt, n);
+	node_forget(&fs->nt, n, 1);
 	/* A node forgotten meanwhile only makes this a no-op (-ENOENT). */
-	if (ino)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
 int fs_check_new_name(struct node *dir, const char *name)

@@ -36,6 +36,20 @@ struct fs {
 	 * right after a close) are released, and sealed, at shutdown. */
 	pthread_mutex_t hlock;
 	struct fs_handle *handles;	/* [hlock] */
+	/*
+	 * A rename re-points nodes only after the store committed it, so a
+	 * store call that names a node's oid (a seal, an open), or whose oid
+	 * becomes a node (lookup, create, readdirplus), could land on or
+	 * name the key the rename just deleted: a close's version would be
+	 * lost, a node would hold a dead key. Such calls hold this for reading
+	 * until the oid is used (and the node made); a rename holds it for
+	 * writing from store_rename() until its nodes are re-keyed. Order:
+	 * rename_lock (write) before the table lock; a writer takes nothing
+	 * else. Readers may hold node locks: the lock prefers readers, so a
+	 * reader waits only while a rename runs, and that rename waits for
+	 * nothing but the table lock, whose holders take no other lock.
+	 */
+	pthread_rwlock_t rename_lock;
 };
 
 /* An open file: the handle's own read-only view, unless the node has a

@@ -39,15 +39,14 @@ static int handle_new(struct node *n, int flags, struct fs_handle **out)
 static int open_live_locked(struct fs *fs, struct node *n,
 			    struct fs_handle *h, int flags)
 {
-	int rc;
+	int rc = 0;
 
-	if (h->writer && !n->wc) {
-		rc = store_file_open(fs->st, node_oid(n), 0, &n->wc);
-		if (rc < 0)
-			return rc;
-	}
-	if (!h->writer && !n->wc) {
-		rc = store_file_open(fs->st, node_oid(n), 0, &h->ro);
+	if (!n->wc) {
+		/* A rename in flight must not make the key look gone. */
+		pthread_rwlock_rdlock(&fs->rename_lock);
+		rc = store_file_open(fs->st, node_oid(n), 0,
+				     h->writer ? &n->wc : &h->ro);
+		pthread_rwlock_unlock(&fs->rename_lock);
 		if (rc < 0)
 			return rc;
 	}
@@ -149,6 +148,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	a.uid = ctx->uid;
 	a.gid = ctx->gid;
 	a.atime_ns = a.mtime_ns = a.ctime_ns = fs_now_ns();
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	if (!rc)
 		rc = store_create(fs->st, node_oid(p), name, &a, &e);
 	if (rc == -EEXIST && !(fi->flags & O_EXCL))
@@ -159,6 +159,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		n = fs_node_for_entry(fs, &e);
 		rc = n ? 0 : -ENOMEM;
 	}
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (!rc && e.pending) {
 		pthread_mutex_lock(&n->lock);
 		if (!n->nopen) {
