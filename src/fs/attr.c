@@ -172,10 +172,12 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e)
 	return n;
 }
 
-int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
+int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
+		   unsigned flags)
 {
 	struct store_entry e;
 	struct store_attr a;
+	uint64_t amend = 0;
 	int rc;
 
 	if (!n->wc || atomic_load(&n->unlinked))
@@ -191,7 +193,14 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 	a = n->base;
 	attr_overlay(&a, &n->pattr, n->pmask);
 	a.size = store_file_size(n->wc);
-	rc = store_file_seal(n->wc, node_oid(n), &a, flags, &e);
+	/* Nothing sealed since h's last close made a version: that close
+	 * was not the last one of the open file (a dup, a child's copy). */
+	if (h && h->made_vseq && h->made_cycle == n->cycle && !flags)
+		amend = h->made_vseq;
+	if (amend)
+		rc = store_file_reseal(n->wc, node_oid(n), amend, &a, &e);
+	else
+		rc = store_file_seal(n->wc, node_oid(n), &a, flags, &e);
 	pthread_rwlock_unlock(&fs->rename_lock);
 	if (rc == -ENOENT) {
 		/* Deleted or replaced while open: no resurrection. */
@@ -211,6 +220,10 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 	if (!e.pending) {
 		n->base = e.head.attr;
 		n->alloc_bytes = e.head.alloc_bytes;
+	}
+	if (h) {
+		h->made_vseq = e.pending ? 0 : e.head.vseq;
+		h->made_cycle = n->cycle;
 	}
 	return 0;
 }

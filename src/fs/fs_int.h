@@ -61,6 +61,12 @@ struct fs_handle {
 	bool append;		/* O_APPEND */
 	uint64_t cycle;		/* node cycle when it last changed the wc,
 				 * or UINT64_MAX */
+	/* [node lock] The version its last close made and the node cycle
+	 * right after it: while nothing else sealed, a later close of the
+	 * same open file (FUSE flushes each close(2) of a dup'd or inherited
+	 * fd) replaces that version instead of adding one. */
+	uint64_t made_vseq;
+	uint64_t made_cycle;
 	struct fs_handle *prev, *next;	/* [fs->hlock] */
 };
 
@@ -102,9 +108,11 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
 /*
  * Seal the node's working copy into a version if it holds anything new
  * (or the key is pending). Node lock held. A key deleted or replaced
- * while open makes no version and no error.
+ * while open makes no version and no error. h is the handle whose close
+ * seals (NULL for other seals): see fs_handle.made_vseq.
  */
-int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags);
+int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
+		   unsigned flags);
 
 /* Whether closing (flush) or releasing h must seal; node lock held. */
 bool fs_close_seals(struct fs_handle *h, bool release);

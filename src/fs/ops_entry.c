@@ -141,7 +141,7 @@ static int truncate_locked(struct fs *fs, struct node *n, uint64_t size,
 		n->orphan_dirty = true;	/* the next writer's close seals */
 		return 0;
 	}
-	rc = fs_seal_locked(fs, n, 0);
+	rc = fs_seal_locked(fs, n, NULL, 0);
 	if (!n->nopen)
 		node_drop_wc_locked(n);
 	return rc;

@@ -6,7 +6,10 @@
  * of a file share the node's one working copy. Every close(2) of a handle
  * opened for writing (flush) and its release seal the working copy if it
  * holds anything new, so `echo x > f` is one version and three
- * write+close rounds are three. A created file that is closed unwritten
+ * write+close rounds are three. A handle is one open file: closes of its
+ * dup'd or inherited descriptors flush it again, and those seals replace
+ * the version its earlier close made unless someone saw it, so the file
+ * ends as one version made by the last close (fs_seal_locked). A created file that is closed unwritten
  * still gets its first (empty) version. fsync records a durable draft,
  * not a version. Readers read the working copy when there is one (they
  * see unsealed writes, as on a local disk), else their own view of the
@@ -83,6 +86,11 @@ static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi,
 	h->writer |= created;
 	if (n->kind == NODE_VENTRY) {
 		rc = h->writer ? -EROFS : 0;
+		/* Bytes someone read are final: a later close of the open
+		 * file that made them adds a version instead of replacing
+		 * it (store_file_reseal), so keep_cache stays true. */
+		if (!rc && fs->store_rw && !fs->o->read_only)
+			rc = store_expose(fs->st, node_oid(n), n->vseq);
 		pthread_mutex_lock(&n->lock);
 		if (!rc && !(n->vinfo.flags & STORE_V_DELETE_MARKER))
 			rc = store_file_open(fs->st, node_oid(n), n->vseq,
@@ -286,7 +294,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 	if (h->writer) {
 		pthread_mutex_lock(&h->n->lock);
 		if (fs_close_seals(h, false))
-			rc = fs_seal_locked(fs_of(req), h->n, 0);
+			rc = fs_seal_locked(fs_of(req), h->n, h, 0);
 		pthread_mutex_unlock(&h->n->lock);
 	}
 	fuse_reply_err(req, -rc);
@@ -311,7 +319,7 @@ static void handle_release(struct fs *fs, struct fs_handle *h)
 		/* Seal here too: mmap writes may arrive after the last
 		 * flush. */
 		if (fs_close_seals(h, true))
-			rc = fs_seal_locked(fs, n, 0);
+			rc = fs_seal_locked(fs, n, h, 0);
 		if (h->writer)
 			n->nwriters--;
 		if (!--n->nopen)
@@ -351,7 +359,8 @@ static int do_fsync(struct fs *fs, struct node *n)
 		return 0;
 	pthread_mutex_lock(&n->lock);
 	if (n->wc) {
-		rc = fs_seal_locked(fs, n, STORE_DURABLE | STORE_DRAFT);
+		rc = fs_seal_locked(fs, n, NULL,
+				    STORE_DURABLE | STORE_DRAFT);
 		goto out;
 	}
 	/* Clean file: nothing to seal, but earlier commits must be synced. */

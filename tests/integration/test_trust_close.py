@@ -154,5 +154,115 @@ class RenameStorm(h.MountTestCase):
         self._check_store(done, ["d/f", "d/g"])
 
 
+class LastClose(h.MountTestCase):
+    """Each close(2) of a dup'd or inherited descriptor flushes; only the
+    last close of the open file makes the version, yet that version is
+    there (id and digest) as soon as the last close(2) returns."""
+
+    def _settled(self, key, want):
+        """Entries of key once the kernel's asynchronous releases are in
+        (a late release must not add one either)."""
+        h.poll(lambda: len(self.m.entries(key)) > want, timeout=1.0)
+        return self.m.entries(key)
+
+    def _check_head(self, key, data):
+        """Right after the last close: the id and digest are the new
+        content's, and the content is the last entry's."""
+        p = self.m.p(key)
+        self.assertEqual(os.getxattr(p, "user.crrfs.sha256").decode(),
+                         _sha(data))
+        vid = os.getxattr(p, "user.crrfs.version-id").decode()
+        names = self._settled(key, 1)
+        self.assertEqual(len(names), 1, names)
+        self.assertTrue(names[-1].endswith(vid), (names, vid))
+        self.assertEqual(h.read_file(self.m.vp(key, names[-1])), data)
+
+    def test_shell_exec_redirect(self):
+        """`exec >f; cmd1; cmd2; cmd3`: each command's exit closes its
+        inherited stdout (a FLUSH each); the shell's exit is the last."""
+        rc, out, err = h.run(["sh", "-c", "exec >f; /bin/echo a; "
+                              "/bin/echo b; /bin/echo c"], cwd=self.m.mnt)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(h.read_file(self.m.p("f")), b"a\nb\nc\n")
+        self._check_head("f", b"a\nb\nc\n")
+
+    def test_shell_exec_append_existing(self):
+        h.write_file(self.m.p("log"), b"old\n")
+        rc, out, err = h.run(["sh", "-c", "exec >>log; /bin/echo a; "
+                              "/bin/echo b"], cwd=self.m.mnt)
+        self.assertEqual(rc, 0, err)
+        names = self._settled("log", 2)
+        self.assertEqual([h.read_file(self.m.vp("log", n)) for n in names],
+                         [b"old\n", b"old\na\nb\n"])
+
+    def test_python_dup(self):
+        p = self.m.p("d")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd2 = os.dup(fd)
+        os.write(fd, b"one ")
+        os.close(fd)
+        os.write(fd2, b"two ")
+        fd3 = os.dup(fd2)
+        os.close(fd2)
+        os.write(fd3, b"three")
+        os.close(fd3)
+        self._check_head("d", b"one two three")
+
+    def test_fork_inherited(self):
+        p = self.m.p("k")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        for i in range(3):
+            pid = os.fork()
+            if pid == 0:
+                os.write(fd, b"child %d\n" % i)
+                os._exit(0)	# closes the inherited fd: a FLUSH
+            os.waitpid(pid, 0)
+        os.write(fd, b"parent\n")
+        os.close(fd)
+        self._check_head("k", b"child 0\nchild 1\nchild 2\nparent\n")
+
+    def test_seen_version_stays(self):
+        """A version whose id was read between two closes is never changed:
+        the later close makes a new one."""
+        p = self.m.p("s")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd2 = os.dup(fd)
+        os.write(fd, b"first")
+        os.close(fd)
+        vid = os.getxattr(p, "user.crrfs.version-id").decode()
+        os.write(fd2, b" second")
+        os.close(fd2)
+        names = self._settled("s", 2)
+        self.assertEqual(len(names), 2, names)
+        self.assertTrue(names[0].endswith(vid))
+        self.assertEqual(h.read_file(self.m.vp("s", names[0])), b"first")
+        self.assertEqual(h.read_file(self.m.vp("s", names[1])),
+                         b"first second")
+
+    def test_read_version_stays(self):
+        """Reading a version's bytes through .versions makes them final
+        too (the kernel keeps an entry's pages cached)."""
+        p = self.m.p("r")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd2 = os.dup(fd)
+        os.write(fd, b"first")
+        os.close(fd)
+        names = self.m.entries("r")
+        self.assertEqual(h.read_file(self.m.vp("r", names[0])), b"first")
+        os.write(fd2, b" second")
+        os.close(fd2)
+        names = self._settled("r", 2)
+        self.assertEqual([h.read_file(self.m.vp("r", n)) for n in names],
+                         [b"first", b"first second"])
+
+    def test_separate_opens_still_one_version_each(self):
+        p = self.m.p("t")
+        for c in (b"1", b"22", b"333"):
+            h.write_file(p, c)
+        names = self._settled("t", 3)
+        self.assertEqual([h.read_file(self.m.vp("t", n)) for n in names],
+                         [b"1", b"22", b"333"])
+
+
 if __name__ == "__main__":
     h.main()
