@@ -187,8 +187,6 @@ int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
 			return 0;
 		flags &= ~(unsigned)STORE_DRAFT;	/* only a sync */
 	}
-	/* The key the node names as of the commit, not as of a rename. */
-	pthread_rwlock_rdlock(&fs->rename_lock);
 	node_refresh_locked(fs, n);
 	a = n->base;
 	attr_overlay(&a, &n->pattr, n->pmask);
@@ -201,7 +199,6 @@ int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
 		rc = store_file_reseal(n->wc, node_oid(n), amend, &a, &e);
 	else
 		rc = store_file_seal(n->wc, node_oid(n), &a, flags, &e);
-	pthread_rwlock_unlock(&fs->rename_lock);
 	if (rc == -ENOENT) {
 		/* Deleted or replaced while open: no resurrection. */
 		n->dirty = false;
@@ -257,7 +254,7 @@ void fs_inval_oid(struct fs *fs, uint64_t oid)
 	uint64_t ino = 0;
 
 	/* A lookup held pins n; its node lock is taken after the table lock
-	 * is let go (see rename_lock in fs_int.h). */
+	 * is let go (table before node, never inside: see fs_int.h). */
 	pthread_mutex_lock(&fs->nt.lock);
 	n = node_find_locked(&fs->nt, NODE_LIVE, oid, 0);
 	if (n)

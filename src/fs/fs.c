@@ -113,18 +113,6 @@ static int fs_serve(struct fs *fs, const struct fs_opts *o)
 	return rc < 0 ? rc : 0;
 }
 
-/* Reader-preferring (glibc's default, said here because the lock order in
- * fs_int.h depends on it): a waiting rename never blocks a reader. */
-static void fs_rename_lock_init(pthread_rwlock_t *l)
-{
-	pthread_rwlockattr_t a;
-
-	pthread_rwlockattr_init(&a);
-	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_READER_NP);
-	pthread_rwlock_init(l, &a);
-	pthread_rwlockattr_destroy(&a);
-}
-
 int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -137,7 +125,7 @@ int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 	memset(&fs, 0, sizeof(fs));
 	memset(&ops, 0, sizeof(ops));
 	pthread_mutex_init(&fs.hlock, NULL);
-	fs_rename_lock_init(&fs.rename_lock);
+	pthread_rwlock_init(&fs.rename_lock, NULL);
 	fs.hup_pipe[0] = fs.hup_pipe[1] = -1;
 	fs.o = o;
 	fs.attr_timeout = o->attr_timeout < 0 ? 1.0 : o->attr_timeout;

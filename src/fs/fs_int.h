@@ -38,16 +38,14 @@ struct fs {
 	struct fs_handle *handles;	/* [hlock] */
 	/*
 	 * A rename re-points nodes only after the store committed it, so a
-	 * store call that names a node's oid (a seal, an open), or whose oid
-	 * becomes a node (lookup, create, readdirplus), could land on or
-	 * name the key the rename just deleted: a close's version would be
-	 * lost, a node would hold a dead key. Such calls hold this for reading
-	 * until the oid is used (and the node made); a rename holds it for
-	 * writing from store_rename() until its nodes are re-keyed. Order:
-	 * rename_lock (write) before the table lock; a writer takes nothing
-	 * else. Readers may hold node locks: the lock prefers readers, so a
-	 * reader waits only while a rename runs, and that rename waits for
-	 * nothing but the table lock, whose holders take no other lock.
+	 * store call that names a node's oid (a seal, an open, a setattr),
+	 * or whose oid becomes a node (lookup, create, readdirplus), could
+	 * land on or name the key the rename just deleted: a close's version
+	 * would be lost, a node would hold a dead key. Such calls hold this
+	 * for reading until the oid is used (and the node made); a rename
+	 * holds it for writing from store_rename() until its nodes are
+	 * re-keyed. Order: rename_lock before the table lock before node
+	 * locks; a thread never holds it twice.
 	 */
 	pthread_rwlock_t rename_lock;
 };
@@ -107,7 +105,8 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
 
 /*
  * Seal the node's working copy into a version if it holds anything new
- * (or the key is pending). Node lock held. A key deleted or replaced
+ * (or the key is pending). rename_lock held for reading, then the node
+ * lock. A key deleted or replaced
  * while open makes no version and no error. h is the handle whose close
  * seals (NULL for other seals): see fs_handle.made_vseq.
  */

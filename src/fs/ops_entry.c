@@ -202,6 +202,7 @@ static int do_setattr(struct fs *fs, struct node *n, const struct stat *in,
 		return -EROFS;
 	if (fs->o->read_only)
 		return -EROFS;
+	pthread_rwlock_rdlock(&fs->rename_lock);	/* a store call by oid */
 	pthread_mutex_lock(&n->lock);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		rc = truncate_locked(fs, n, (uint64_t)in->st_size, h);
@@ -233,6 +234,7 @@ static int do_setattr(struct fs *fs, struct node *n, const struct stat *in,
 	}
 out:
 	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	return rc;
 }
 

@@ -9,8 +9,8 @@
  * write+close rounds are three. A handle is one open file: closes of its
  * dup'd or inherited descriptors flush it again, and those seals replace
  * the version its earlier close made unless someone saw it, so the file
- * ends as one version made by the last close (fs_seal_locked). A created file that is closed unwritten
- * still gets its first (empty) version. fsync records a durable draft,
+ * ends as one version made by the last close (fs_seal_locked). A created
+ * file that is closed unwritten still gets its first (empty) version. fsync records a durable draft,
  * not a version. Readers read the working copy when there is one (they
  * see unsealed writes, as on a local disk), else their own view of the
  * head as it was at open.
@@ -38,18 +38,15 @@ static int handle_new(struct node *n, int flags, struct fs_handle **out)
 	return 0;
 }
 
-/* Attach handle h to live node n; node lock held. */
+/* Attach handle h to live node n; rename_lock (read) and node lock held. */
 static int open_live_locked(struct fs *fs, struct node *n,
 			    struct fs_handle *h, int flags)
 {
 	int rc = 0;
 
 	if (!n->wc) {
-		/* A rename in flight must not make the key look gone. */
-		pthread_rwlock_rdlock(&fs->rename_lock);
 		rc = store_file_open(fs->st, node_oid(n), 0,
 				     h->writer ? &n->wc : &h->ro);
-		pthread_rwlock_unlock(&fs->rename_lock);
 		if (rc < 0)
 			return rc;
 	}
@@ -103,12 +100,14 @@ static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi,
 		rc = fs->o->read_only ? -EROFS : -ENOENT;
 		goto out;
 	}
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	pthread_mutex_lock(&n->lock);
 	rc = open_live_locked(fs, n, h, fi->flags);
 	if (!rc && n->gen == n->kgen && !(fi->flags & O_TRUNC))
 		fi->keep_cache = 1;
 	n->kgen = n->gen;
 	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 out:
 	if (rc) {
 		if (h && h->ro)
@@ -292,10 +291,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (h->writer) {
+		pthread_rwlock_rdlock(&fs_of(req)->rename_lock);
 		pthread_mutex_lock(&h->n->lock);
 		if (fs_close_seals(h, false))
 			rc = fs_seal_locked(fs_of(req), h->n, h, 0);
 		pthread_mutex_unlock(&h->n->lock);
+		pthread_rwlock_unlock(&fs_of(req)->rename_lock);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -315,6 +316,7 @@ static void handle_release(struct fs *fs, struct fs_handle *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&fs->hlock);
 	if (n->kind == NODE_LIVE) {
+		pthread_rwlock_rdlock(&fs->rename_lock);
 		pthread_mutex_lock(&n->lock);
 		/* Seal here too: mmap writes may arrive after the last
 		 * flush. */
@@ -325,6 +327,7 @@ static void handle_release(struct fs *fs, struct fs_handle *h)
 		if (!--n->nopen)
 			node_drop_wc_locked(n);
 		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&fs->rename_lock);
 	}
 	if (rc)
 		log_warn("cannot make a version of inode %llu on close: %s",
@@ -357,6 +360,7 @@ static int do_fsync(struct fs *fs, struct node *n)
 	if (n->kind != NODE_LIVE || node_type(n) != STORE_T_FILE ||
 	    fs->o->read_only)
 		return 0;
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	pthread_mutex_lock(&n->lock);
 	if (n->wc) {
 		rc = fs_seal_locked(fs, n, NULL,
@@ -372,6 +376,7 @@ static int do_fsync(struct fs *fs, struct node *n)
 		rc = 0;
 out:
 	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (f)
 		store_file_free(f);
 	return rc;
