@@ -106,9 +106,9 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
 /*
  * Seal the node's working copy into a version if it holds anything new
  * (or the key is pending). rename_lock held for reading, then the node
- * lock. A key deleted or replaced
- * while open makes no version and no error. h is the handle whose close
- * seals (NULL for other seals): see fs_handle.made_vseq.
+ * lock. A key deleted or replaced while open makes no version and no
+ * error. h is the handle whose close seals (NULL for other seals): see
+ * fs_handle.made_vseq.
  */
 int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
 		   unsigned flags);

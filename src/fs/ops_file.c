@@ -10,10 +10,10 @@
  * dup'd or inherited descriptors flush it again, and those seals replace
  * the version its earlier close made unless someone saw it, so the file
  * ends as one version made by the last close (fs_seal_locked). A created
- * file that is closed unwritten still gets its first (empty) version. fsync records a durable draft,
- * not a version. Readers read the working copy when there is one (they
- * see unsealed writes, as on a local disk), else their own view of the
- * head as it was at open.
+ * file that is closed unwritten still gets its first (empty) version.
+ * fsync records a durable draft, not a version. Readers read the working
+ * copy when there is one (they see unsealed writes, as on a local disk),
+ * else their own view of the head as it was at open.
  */
 #include "fs/fs_int.h"
 
