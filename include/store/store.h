@@ -461,6 +461,18 @@ int store_file_seal(struct store_file *f, uint64_t oid,
 		    const struct store_attr *attr, unsigned flags,
 		    struct store_entry *out);
 
+/*
+ * store_file_seal() (without flags) for a later close of the same open
+ * file, whose earlier close made version vseq: while that version is still
+ * the head, made by a seal and its id never exposed (store_expose), the
+ * content replaces it in place (same id and creation time, digest
+ * dropped, no hook: replication reads the record when it ships).
+ * Otherwise a new version. So a file written through dup'd or inherited
+ * descriptors ends as one version, and a version anyone saw never changes.
+ */
+int store_file_reseal(struct store_file *f, uint64_t oid, uint64_t vseq,
+		      const struct store_attr *attr, struct store_entry *out);
+
 /* ------------------------------------------------------------------ */
 /* Commit hooks: how replication puts its queue in the same transaction. */
 

@@ -187,10 +187,12 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e)
 	return n;
 }
 
-int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
+int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
+		   unsigned flags)
 {
 	struct store_entry e;
 	struct store_attr a;
+	uint64_t amend = 0;
 	int rc;
 
 	if (!n->wc || atomic_load(&n->unlinked))
@@ -204,7 +206,14 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 	a = n->base;
 	attr_overlay(&a, &n->pattr, n->pmask);
 	a.size = store_file_size(n->wc);
-	rc = store_file_seal(n->wc, node_oid(n), &a, flags, &e);
+	/* Nothing sealed since h's last close made a version: that close
+	 * was not the last one of the open file (a dup, a child's copy). */
+	if (h && h->made_vseq && h->made_cycle == n->cycle && !flags)
+		amend = h->made_vseq;
+	if (amend)
+		rc = store_file_reseal(n->wc, node_oid(n), amend, &a, &e);
+	else
+		rc = store_file_seal(n->wc, node_oid(n), &a, flags, &e);
 	if (rc == -ENOENT) {
 		/* Deleted or replaced while open: no resurrection. */
 		n->dirty = false;
@@ -223,6 +232,10 @@ int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags)
 	if (!e.pending) {
 		n->base = e.head.attr;
 		n->alloc_bytes = e.head.alloc_bytes;
+	}
+	if (h) {
+		h->made_vseq = e.pending ? 0 : e.head.vseq;
+		h->made_cycle = n->cycle;
 	}
 	return 0;
 }
@@ -255,19 +268,23 @@ void fs_inval_oid(struct fs *fs, uint64_t oid)
 	struct node *n;
 	uint64_t ino = 0;
 
+	/* A lookup held pins n; its node lock is taken after the table lock
+	 * is let go (table before node, never inside: see fs_int.h). */
 	pthread_mutex_lock(&fs->nt.lock);
 	n = node_find_locked(&fs->nt, NODE_LIVE, oid, 0);
-	if (n) {
-		pthread_mutex_lock(&n->lock);
-		n->gen++;
-		node_reload_locked(fs, n);
-		pthread_mutex_unlock(&n->lock);
-		ino = node_ino(&fs->nt, n);
-	}
+	if (n)
+		n->nlookup++;
 	pthread_mutex_unlock(&fs->nt.lock);
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->gen++;
+	node_reload_locked(fs, n);
+	pthread_mutex_unlock(&n->lock);
+	ino = node_ino(&fs->nt, n);
+	node_forget(&fs->nt, n, 1);
 	/* A node forgotten meanwhile only makes this a no-op (-ENOENT). */
-	if (ino)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 }
 
 int fs_check_new_name(struct node *dir, const char *name)

@@ -125,6 +125,7 @@ int fs_run(const struct fs_opts *o, fs_ready_fn ready, void *arg)
 	memset(&fs, 0, sizeof(fs));
 	memset(&ops, 0, sizeof(ops));
 	pthread_mutex_init(&fs.hlock, NULL);
+	pthread_rwlock_init(&fs.rename_lock, NULL);
 	fs.hup_pipe[0] = fs.hup_pipe[1] = -1;
 	fs.o = o;
 	fs.attr_timeout = o->attr_timeout < 0 ? 1.0 : o->attr_timeout;
@@ -191,6 +192,7 @@ out:
 	fs_repl_stop(&fs);
 	store_close(fs.st);
 	pthread_mutex_destroy(&fs.hlock);
+	pthread_rwlock_destroy(&fs.rename_lock);
 	fuse_opt_free_args(&args);
 	return rc;
 }

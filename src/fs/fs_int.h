@@ -36,6 +36,18 @@ struct fs {
 	 * right after a close) are released, and sealed, at shutdown. */
 	pthread_mutex_t hlock;
 	struct fs_handle *handles;	/* [hlock] */
+	/*
+	 * A rename re-points nodes only after the store committed it, so a
+	 * store call that names a node's oid (a seal, an open, a setattr),
+	 * or whose oid becomes a node (lookup, create, readdirplus), could
+	 * land on or name the key the rename just deleted: a close's version
+	 * would be lost, a node would hold a dead key. Such calls hold this
+	 * for reading until the oid is used (and the node made); a rename
+	 * holds it for writing from store_rename() until its nodes are
+	 * re-keyed. Order: rename_lock before the table lock before node
+	 * locks; a thread never holds it twice.
+	 */
+	pthread_rwlock_t rename_lock;
 };
 
 /* An open file: the handle's own read-only view, unless the node has a
@@ -47,6 +59,12 @@ struct fs_handle {
 	bool append;		/* O_APPEND */
 	uint64_t cycle;		/* node cycle when it last changed the wc,
 				 * or UINT64_MAX */
+	/* [node lock] The version its last close made and the node cycle
+	 * right after it: while nothing else sealed, a later close of the
+	 * same open file (FUSE flushes each close(2) of a dup'd or inherited
+	 * fd) replaces that version instead of adding one. */
+	uint64_t made_vseq;
+	uint64_t made_cycle;
 	struct fs_handle *prev, *next;	/* [fs->hlock] */
 };
 
@@ -90,10 +108,13 @@ struct node *fs_node_for_entry(struct fs *fs, const struct store_entry *e);
 
 /*
  * Seal the node's working copy into a version if it holds anything new
- * (or the key is pending). Node lock held. A key deleted or replaced
- * while open makes no version and no error.
+ * (or the key is pending). rename_lock held for reading, then the node
+ * lock. A key deleted or replaced while open makes no version and no
+ * error. h is the handle whose close seals (NULL for other seals): see
+ * fs_handle.made_vseq.
  */
-int fs_seal_locked(struct fs *fs, struct node *n, unsigned flags);
+int fs_seal_locked(struct fs *fs, struct node *n, struct fs_handle *h,
+		   unsigned flags);
 
 /* Whether closing (flush) or releasing h must seal; node lock held. */
 bool fs_close_seals(struct fs_handle *h, bool release);

@@ -213,9 +213,15 @@ static int list_children(struct fill *f, struct node *n, uint64_t start)
 			f->idx = 0;
 		}
 	}
-	if (n->kind == NODE_LIVE)
-		return store_readdir(f->fs->st, node_oid(n), after, 0,
-				     live_cb, f);
+	if (n->kind == NODE_LIVE) {
+		int rc;
+
+		pthread_rwlock_rdlock(&f->fs->rename_lock);
+		rc = store_readdir(f->fs->st, node_oid(n), after, 0, live_cb,
+				   f);
+		pthread_rwlock_unlock(&f->fs->rename_lock);
+		return rc;
+	}
 	fs_vnode(n, &vn);
 	if (n->kind == NODE_VKEY) {
 		f->skip = 0;

@@ -49,11 +49,12 @@ static int do_lookup(struct fs *fs, struct node *p, const char *name,
 					STORE_T_DIR);
 			return 0;
 		}
+		pthread_rwlock_rdlock(&fs->rename_lock);
 		rc = store_lookup(fs->st, node_oid(p), name, &e);
-		if (rc < 0)
-			return rc;
-		*out = fs_node_for_entry(fs, &e);
-		return 0;
+		if (!rc)
+			*out = fs_node_for_entry(fs, &e);
+		pthread_rwlock_unlock(&fs->rename_lock);
+		return rc;
 	}
 	fs_vnode(p, &pv);
 	rc = versions_lookup(fs->st, &pv, name, &cv);
@@ -140,7 +141,7 @@ static int truncate_locked(struct fs *fs, struct node *n, uint64_t size,
 		n->orphan_dirty = true;	/* the next writer's close seals */
 		return 0;
 	}
-	rc = fs_seal_locked(fs, n, 0);
+	rc = fs_seal_locked(fs, n, NULL, 0);
 	if (!n->nopen)
 		node_drop_wc_locked(n);
 	return rc;
@@ -201,6 +202,7 @@ static int do_setattr(struct fs *fs, struct node *n, const struct stat *in,
 		return -EROFS;
 	if (fs->o->read_only)
 		return -EROFS;
+	pthread_rwlock_rdlock(&fs->rename_lock);	/* a store call by oid */
 	pthread_mutex_lock(&n->lock);
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		rc = truncate_locked(fs, n, (uint64_t)in->st_size, h);
@@ -232,6 +234,7 @@ static int do_setattr(struct fs *fs, struct node *n, const struct stat *in,
 	}
 out:
 	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	return rc;
 }
 
@@ -283,10 +286,12 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int rc = check_new(fs, p, name);
 
 	attr_for_new(req, S_IFDIR | (mode & 07777), &a);
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	if (!rc)
 		rc = store_mkdir(fs->st, node_oid(p), name, &a, &e);
 	if (!rc)
 		n = fs_node_for_entry(fs, &e);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	reply_entry_or_err(req, n, rc);
 }
 
@@ -325,8 +330,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	(void)rdev;
 	attr_for_new(req, mode, &a);
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	if (!rc)
 		rc = do_mknod(fs, p, name, &a, &n);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	reply_entry_or_err(req, n, rc);
 }
 
@@ -340,10 +347,12 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	int rc = check_new(fs, p, name);
 
 	attr_for_new(req, S_IFLNK | 0777, &a);
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	if (!rc)
 		rc = store_symlink(fs->st, node_oid(p), name, link, &a, &e);
 	if (!rc)
 		n = fs_node_for_entry(fs, &e);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	reply_entry_or_err(req, n, rc);
 }
 
@@ -506,12 +515,14 @@ static int do_rename(struct fs *fs, struct node *p, const char *name,
 		rc = check_new(fs, np, newname);
 	if (rc)
 		return rc;
+	pthread_rwlock_wrlock(&fs->rename_lock);
 	pthread_mutex_lock(&fs->nt.lock);
 	rc = store_rename(fs->st, node_oid(p), name, node_oid(np), newname,
 			  sflags, remap_cb, &r);
 	if (!rc && !r.err)
 		r.err = remaps_apply_locked(&fs->nt, &r);
 	pthread_mutex_unlock(&fs->nt.lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (!rc && r.err)
 		log_warn("cannot re-point open files after rename of '%s': %s",
 			 name, strerror(-r.err));

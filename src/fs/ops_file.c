@@ -6,11 +6,14 @@
  * of a file share the node's one working copy. Every close(2) of a handle
  * opened for writing (flush) and its release seal the working copy if it
  * holds anything new, so `echo x > f` is one version and three
- * write+close rounds are three. A created file that is closed unwritten
- * still gets its first (empty) version. fsync records a durable draft,
- * not a version. Readers read the working copy when there is one (they
- * see unsealed writes, as on a local disk), else their own view of the
- * head as it was at open.
+ * write+close rounds are three. A handle is one open file: closes of its
+ * dup'd or inherited descriptors flush it again, and those seals replace
+ * the version its earlier close made unless someone saw it, so the file
+ * ends as one version made by the last close (fs_seal_locked). A created
+ * file that is closed unwritten still gets its first (empty) version.
+ * fsync records a durable draft, not a version. Readers read the working
+ * copy when there is one (they see unsealed writes, as on a local disk),
+ * else their own view of the head as it was at open.
  */
 #include "fs/fs_int.h"
 
@@ -35,19 +38,15 @@ static int handle_new(struct node *n, int flags, struct fs_handle **out)
 	return 0;
 }
 
-/* Attach handle h to live node n; node lock held. */
+/* Attach handle h to live node n; rename_lock (read) and node lock held. */
 static int open_live_locked(struct fs *fs, struct node *n,
 			    struct fs_handle *h, int flags)
 {
-	int rc;
+	int rc = 0;
 
-	if (h->writer && !n->wc) {
-		rc = store_file_open(fs->st, node_oid(n), 0, &n->wc);
-		if (rc < 0)
-			return rc;
-	}
-	if (!h->writer && !n->wc) {
-		rc = store_file_open(fs->st, node_oid(n), 0, &h->ro);
+	if (!n->wc) {
+		rc = store_file_open(fs->st, node_oid(n), 0,
+				     h->writer ? &n->wc : &h->ro);
 		if (rc < 0)
 			return rc;
 	}
@@ -84,6 +83,11 @@ static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi,
 	h->writer |= created;
 	if (n->kind == NODE_VENTRY) {
 		rc = h->writer ? -EROFS : 0;
+		/* Bytes someone read are final: a later close of the open
+		 * file that made them adds a version instead of replacing
+		 * it (store_file_reseal), so keep_cache stays true. */
+		if (!rc && fs->store_rw && !fs->o->read_only)
+			rc = store_expose(fs->st, node_oid(n), n->vseq);
 		pthread_mutex_lock(&n->lock);
 		if (!rc && !(n->vinfo.flags & STORE_V_DELETE_MARKER))
 			rc = store_file_open(fs->st, node_oid(n), n->vseq,
@@ -96,12 +100,14 @@ static int do_open(struct fs *fs, struct node *n, struct fuse_file_info *fi,
 		rc = fs->o->read_only ? -EROFS : -ENOENT;
 		goto out;
 	}
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	pthread_mutex_lock(&n->lock);
 	rc = open_live_locked(fs, n, h, fi->flags);
 	if (!rc && n->gen == n->kgen && !(fi->flags & O_TRUNC))
 		fi->keep_cache = 1;
 	n->kgen = n->gen;
 	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 out:
 	if (rc) {
 		if (h && h->ro)
@@ -149,6 +155,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	a.uid = ctx->uid;
 	a.gid = ctx->gid;
 	a.atime_ns = a.mtime_ns = a.ctime_ns = fs_now_ns();
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	if (!rc)
 		rc = store_create(fs->st, node_oid(p), name, &a, &e);
 	if (rc == -EEXIST && !(fi->flags & O_EXCL))
@@ -159,6 +166,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		n = fs_node_for_entry(fs, &e);
 		rc = n ? 0 : -ENOMEM;
 	}
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (!rc && e.pending) {
 		pthread_mutex_lock(&n->lock);
 		if (!n->nopen) {
@@ -283,10 +291,12 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino,
 
 	(void)ino;
 	if (h->writer) {
+		pthread_rwlock_rdlock(&fs_of(req)->rename_lock);
 		pthread_mutex_lock(&h->n->lock);
 		if (fs_close_seals(h, false))
-			rc = fs_seal_locked(fs_of(req), h->n, 0);
+			rc = fs_seal_locked(fs_of(req), h->n, h, 0);
 		pthread_mutex_unlock(&h->n->lock);
+		pthread_rwlock_unlock(&fs_of(req)->rename_lock);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -306,16 +316,18 @@ static void handle_release(struct fs *fs, struct fs_handle *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&fs->hlock);
 	if (n->kind == NODE_LIVE) {
+		pthread_rwlock_rdlock(&fs->rename_lock);
 		pthread_mutex_lock(&n->lock);
 		/* Seal here too: mmap writes may arrive after the last
 		 * flush. */
 		if (fs_close_seals(h, true))
-			rc = fs_seal_locked(fs, n, 0);
+			rc = fs_seal_locked(fs, n, h, 0);
 		if (h->writer)
 			n->nwriters--;
 		if (!--n->nopen)
 			node_drop_wc_locked(n);
 		pthread_mutex_unlock(&n->lock);
+		pthread_rwlock_unlock(&fs->rename_lock);
 	}
 	if (rc)
 		log_warn("cannot make a version of inode %llu on close: %s",
@@ -348,9 +360,11 @@ static int do_fsync(struct fs *fs, struct node *n)
 	if (n->kind != NODE_LIVE || node_type(n) != STORE_T_FILE ||
 	    fs->o->read_only)
 		return 0;
+	pthread_rwlock_rdlock(&fs->rename_lock);
 	pthread_mutex_lock(&n->lock);
 	if (n->wc) {
-		rc = fs_seal_locked(fs, n, STORE_DURABLE | STORE_DRAFT);
+		rc = fs_seal_locked(fs, n, NULL,
+				    STORE_DURABLE | STORE_DRAFT);
 		goto out;
 	}
 	/* Clean file: nothing to seal, but earlier commits must be synced. */
@@ -362,6 +376,7 @@ static int do_fsync(struct fs *fs, struct node *n)
 		rc = 0;
 out:
 	pthread_mutex_unlock(&n->lock);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (f)
 		store_file_free(f);
 	return rc;

@@ -154,11 +154,47 @@ static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 
 struct seal_arg {
 	uint64_t oid;
+	uint64_t amend;		/* version a reseal may replace, or 0 */
 	const struct store_attr *attr;
 	struct file_content c;
 	bool draft, dirty;
 	struct store_entry *out;
 };
+
+/*
+ * Replace the head in place with v when it is version vseq, made by a
+ * seal (no marker, no replica) and never exposed; 1 when it is not. The
+ * id, creation time and amend deadline stay; the digest goes. No hook:
+ * the version's queue entry ships the record as it is when it ships.
+ */
+static int head_amend(struct store_txn *t, uint64_t oid, const struct obj *o,
+		      uint64_t vseq, struct vrec *v)
+{
+	struct vrec old;
+	int rc;
+
+	if (!vseq || obj_pending(o) || o->head != vseq)
+		return 1;
+	rc = vrec_get(t->s, t->txn, oid, vseq, &old);
+	if (rc)
+		return rc;
+	if (old.flags & (V_EXPOSED | STORE_V_REPLICA | STORE_V_DELETE_MARKER))
+		return 1;
+	memcpy(v->vid, old.vid, sizeof(v->vid));
+	v->btime_ns = old.btime_ns;
+	v->deadline_ns = old.deadline_ns;
+	v->flags = 0;
+	/* Count the new record before dropping the old one (shared
+	 * segments never pass through 0); re-read it after the write. */
+	rc = refs_adjust(t, v, +1);
+	if (!rc)
+		rc = vrec_get(t->s, t->txn, oid, vseq, &old);
+	if (!rc)
+		rc = refs_adjust(t, &old, -1);
+	if (!rc)
+		rc = vrec_put(t->s, t->txn, oid, vseq, v);
+	return rc;
+}
 
 static int seal_apply(struct store_txn *t, void *varg)
 {
@@ -211,7 +247,9 @@ static int seal_apply(struct store_txn *t, void *varg)
 			rc = db_put(t->txn, s->drafts, k, 8, "", 0);
 		o.flags |= OBJ_DRAFT;
 	} else {
-		rc = version_add(t, a->oid, &o, &v, true);
+		rc = head_amend(t, a->oid, &o, a->amend, &v);
+		if (rc == 1)
+			rc = version_add(t, a->oid, &o, &v, true);
 		if (!rc)
 			rc = draft_drop(t, a->oid, &o);
 	}
@@ -272,11 +310,12 @@ static void seal_done(struct store_file *f)
 	f->cur_seg = 0;
 }
 
-int store_file_seal(struct store_file *f, uint64_t oid,
-		    const struct store_attr *attr, unsigned flags,
-		    struct store_entry *out)
+static int file_seal(struct store_file *f, uint64_t oid, uint64_t amend,
+		     const struct store_attr *attr, unsigned flags,
+		     struct store_entry *out)
 {
-	struct seal_arg a = { .oid = oid, .attr = attr, .out = out };
+	struct seal_arg a = { .oid = oid, .amend = amend, .attr = attr,
+			      .out = out };
 	bool durable = (flags & STORE_DURABLE) || (f->s->flags & STORE_SYNC);
 	int rc;
 
@@ -291,6 +330,19 @@ int store_file_seal(struct store_file *f, uint64_t oid,
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
+}
+
+int store_file_seal(struct store_file *f, uint64_t oid,
+		    const struct store_attr *attr, unsigned flags,
+		    struct store_entry *out)
+{
+	return file_seal(f, oid, 0, attr, flags, out);
+}
+
+int store_file_reseal(struct store_file *f, uint64_t oid, uint64_t vseq,
+		      const struct store_attr *attr, struct store_entry *out)
+{
+	return file_seal(f, oid, vseq, attr, 0, out);
 }
 
 int file_blank(struct store *s, struct store_file **out)
