@@ -87,6 +87,47 @@ class TestReplOrder(ReplCase):
         self.assertEqual(sum(v for v in h.json_find(st, "pending_ops")
                              if isinstance(v, int)), 0, json.dumps(st))
 
+    def test_two_way_same_key_converges(self):
+        """P -> Q and Q -> P, the same key written on both sides in turn
+        and at once: once both queues drain, both stores hold the same
+        versions with the same current one (by time, then id), the
+        mounts show its bytes, and `crrfs versions` marks as current
+        the version the file's version-id xattr names."""
+        ps, qs = self.path("P"), self.path("Q")
+        h.make_store(ps)
+        h.make_store(qs)
+        rp = self.rules(h.dir_dest("q", qs) + h.rule("toq", "q", dm=True),
+                        "p.ini")
+        rq = self.rules(h.dir_dest("p", ps) + h.rule("top", "p", dm=True),
+                        "q.ini")
+        mp = self.mount(rules=rp, store=ps)
+        mq = self.mount(rules=rq, store=qs)
+        for i in range(12):
+            self.write(mp, "k.txt", b"P%d\n" % i)
+            self.write(mq, "k.txt", b"Q%d\n" % i)
+            if i % 4 == 3:
+                time.sleep(0.4)	# let some arrive before the next pair
+        for m in (mp, mq):
+            self.quiet(m, m.store)
+
+        def same():
+            a = h.vids(h.store_keys_versions(ps, "k.txt"))
+            b = h.vids(h.store_keys_versions(qs, "k.txt"))
+            return sorted(a) == sorted(b) and len(a) == 24
+        h.wait_for(same, "both stores with all 24 versions")
+        vp = h.store_keys_versions(ps, "k.txt")
+        vq = h.store_keys_versions(qs, "k.txt")
+        self.assertEqual(current(vp), current(vq), "stores diverged")
+        self.assertEqual(current(vp)[0], max(v["version_id"] for v in vp))
+        self.assertEqual(h.vids(vp), h.vids(vq), "histories differ")
+        for m, vs in ((mp, vp), (mq, vq)):
+            p = m.p("k.txt")
+            vid = h.xattr(p, "user.crrfs.version-id")
+            self.assertEqual(vid, current(vs)[0], m.store)
+            self.assertEqual(current(h.versions(p))[0], vid, m.store)
+        self.assertEqual(h.read_file(mp.p("k.txt")),
+                         h.read_file(mq.p("k.txt")))
+
 
 if __name__ == "__main__":
     h.main()
