@@ -12,6 +12,7 @@ mount. Waiting is polling, never a bare sleep.
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -127,6 +128,41 @@ class TestReplOrder(ReplCase):
             self.assertEqual(current(h.versions(p))[0], vid, m.store)
         self.assertEqual(h.read_file(mp.p("k.txt")),
                          h.read_file(mq.p("k.txt")))
+
+    def test_stuck_job_shows_reason(self):
+        """A version that FAILED holds its key's later versions back: the
+        later one is listed as stuck by `crrfs status` (text and --json)
+        with the reason; once the destination is fixed and the failed
+        one retried, both arrive in order and nothing is stuck."""
+        dest = h.make_store(self.path("replica"))
+        r = self.rules(h.dir_dest("dr", dest) + h.rule("all", "dr"))
+        m = self.mount(rules=r, expect_errors=True)
+        inbox = os.path.join(dest, "inbox")
+        shutil.rmtree(inbox)
+        h.write_file(inbox, b"not a folder")
+        p = self.write(m, "k.txt", b"one")
+        h.wait_status(p, "FAILED")
+        v1 = h.xattr(p, "user.crrfs.version-id")
+        self.write(m, "k.txt", b"two")
+        v2 = h.xattr(p, "user.crrfs.version-id")
+
+        def stuck():
+            st = h.crrfs_status_json(m.mnt)
+            return [s for ss in h.json_find(st, "stuck") for s in ss
+                    if s["version_id"] == v2]
+        got = h.wait_for(stuck, "k.txt v2 listed as stuck")[0]
+        self.assertEqual(got["key"], "k.txt")
+        self.assertIn("waiting for older version %s" % v1, got["reason"])
+        rc, out, err = h.crrfs("status", m.mnt)
+        self.assertIn("stuck: 'k.txt' version %s" % v2, out)
+        os.unlink(inbox)
+        os.mkdir(inbox)
+        rc, out, err = h.crrfs("resync", m.mnt, "--failed")
+        self.assertEqual(rc, 0, out + err)
+        self.wait_dest(dest, "k.txt", [(v1, False), (v2, False)])
+        self.quiet(m, "after the retry")
+        st = h.crrfs_status_json(m.mnt)
+        self.assertEqual(sum(h.json_find(st, "stuck_count")), 0)
 
 
 if __name__ == "__main__":
