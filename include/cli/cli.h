@@ -138,6 +138,12 @@ int cli_versions_read(const struct cli_where *w, bool want_sha,
 		      struct cli_version **out, size_t *n);
 
 /*
+ * Sort versions oldest first, in the order every store picks the current
+ * version by (the id: time, store, counter), and mark the last current.
+ */
+void cli_versions_sort(struct cli_version *v, size_t n);
+
+/*
  * Say in one line why a key's versions could not be had: "cannot DOING
  * 'PATH': ..." for an error of cli_where_find or cli_versions_read
  * (DOING is e.g. "restore"). Kept in one place so every command words

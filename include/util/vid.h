@@ -20,6 +20,13 @@
 void vid_format(uint64_t ms, uint32_t store_tag, uint64_t seq,
 		char out[VID_LEN + 1]);
 
+/*
+ * The milliseconds of a valid id. Ids of different stores order by
+ * (milliseconds, store, counter) bytewise: the time-then-id order that
+ * picks a key's current version, the same in every store.
+ */
+uint64_t vid_ms(const char *vid);
+
 /* True if s is exactly VID_LEN characters of the alphabet above. */
 bool vid_valid(const char *s);
 

@@ -281,13 +281,21 @@ void cli_format_time(int64_t ms, char out[32])
 		 tm.tm_sec % 100, (unsigned)((ms % 1000 + 1000) % 1000) % 1000);
 }
 
+/* By id, as the store picks the current version (include/util/vid.h). */
 static int version_cmp(const void *a, const void *b)
 {
 	const struct cli_version *x = a, *y = b;
 
-	if (x->created_ms != y->created_ms)
-		return x->created_ms < y->created_ms ? -1 : 1;
 	return strcmp(x->vid, y->vid);
+}
+
+void cli_versions_sort(struct cli_version *v, size_t n)
+{
+	if (!n)
+		return;
+	qsort(v, n, sizeof(*v), version_cmp);
+	for (size_t i = 0; i < n; i++)
+		v[i].current = i + 1 == n;
 }
 
 /* Fill v from one .versions entry; 1 when name is not a version entry. */
@@ -368,8 +376,7 @@ int cli_versions_read(const struct cli_where *w, bool want_sha,
 		rc = -EISDIR;
 		goto out;
 	}
-	qsort(v, cnt, sizeof(*v), version_cmp);
-	v[cnt - 1].current = true;
+	cli_versions_sort(v, cnt);
 	*out = v;
 	*n = cnt;
 	v = NULL;

@@ -190,8 +190,7 @@ static int versions_store(const char *path, const char *key, bool json)
 		rc = CLI_FAIL;
 		goto out;
 	}
-	if (a.n)
-		a.v[a.n - 1].current = true;
+	cli_versions_sort(a.v, a.n);
 	cli_versions_print(stdout, key, a.v, a.n, json);
 	rc = CLI_OK;
 out:

@@ -83,6 +83,18 @@ int repl_heap_push(struct repl_heap *h, struct repl_mjob *j)
 	return 0;
 }
 
+void repl_heap_remove(struct repl_heap *h, struct repl_mjob *j)
+{
+	size_t i = j->hidx;
+
+	j->hidx = REPL_NOHEAP;
+	if (--h->n == i)
+		return;
+	heap_set(h, i, h->a[h->n]);
+	heap_up(h, i);
+	heap_down(h, i);	/* whatever heap_up left at i */
+}
+
 struct repl_mjob *repl_heap_pop(struct repl_heap *h)
 {
 	struct repl_mjob *top = h->a[0];
@@ -225,14 +237,53 @@ static int load_cb(void *arg, const void *key, size_t klen, const void *val,
 	return b->n >= REPL_LOAD_BATCH;
 }
 
+/* Is vseq loaded already (in flight since before a reset)? */
+static bool fifo_has(const struct repl_okey *k, uint64_t vseq)
+{
+	for (const struct repl_mjob *j = k->head; j; j = j->next)
+		if (j->vseq == vseq)
+			return true;
+	return false;
+}
+
+/*
+ * Put j in its place by vseq in k's FIFO. An older job loaded late (a
+ * resync queues old versions) must not wait for the next process: it
+ * goes before the newer ones still waiting, though not before a head
+ * already in flight. A head it displaces leaves the heaps.
+ */
+void repl_fifo_insert(struct repl_dest *d, struct repl_okey *k,
+		      struct repl_mjob *j)
+{
+	struct repl_mjob **pp = &k->head, *old = k->head;
+
+	if (old && old->inflight)
+		pp = &old->next;
+	while (*pp && (*pp)->vseq < j->vseq)
+		pp = &(*pp)->next;
+	j->next = *pp;
+	*pp = j;
+	if (!j->next)
+		k->tail = j;
+	if (k->head != j)
+		return;
+	if (old && old->hidx != REPL_NOHEAP)
+		repl_heap_remove(old->hidx < d->delay.n &&
+				 d->delay.a[old->hidx] == old ? &d->delay
+							      : &d->ready, old);
+	repl_job_arm(d, j);
+}
+
 static void load_insert(struct repl_dest *d, const struct load_rec *rec)
 {
 	struct repl_okey *k = okey_add(d, rec->oid);
 	struct repl_mjob *j;
+	bool append;
 
 	if (!k)
 		return;
-	if (k->tail && k->tail->vseq >= rec->vseq)
+	append = !k->tail || k->tail->vseq < rec->vseq;
+	if (!append && fifo_has(k, rec->vseq))
 		return;		/* in flight since before a reset */
 	j = calloc(1, sizeof(*j));
 	if (!j) {
@@ -248,6 +299,10 @@ static void load_insert(struct repl_dest *d, const struct load_rec *rec)
 	j->hidx = REPL_NOHEAP;
 	if (j->failed)
 		d->nfailed++;
+	if (!append) {
+		repl_fifo_insert(d, k, j);
+		return;
+	}
 	if (k->tail)
 		k->tail->next = j;
 	else

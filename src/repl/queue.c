@@ -337,6 +337,81 @@ int repl_counts_get(struct store *s, const char *dest, struct repl_counts *c)
 	return rc == -ENOENT ? 0 : rc;
 }
 
+/* ---- ordering ---- */
+
+struct older_arg {
+	const char *dest;
+	uint64_t below, found;
+};
+
+static int older_cb(void *arg, const void *key, size_t klen, const void *val,
+		    size_t vlen)
+{
+	struct older_arg *a = arg;
+	size_t dl = dest_len(a->dest);
+	uint64_t vseq;
+	unsigned st;
+
+	if (klen < 17)
+		return 0;
+	vseq = be64_get((const uint8_t *)key + 9);
+	if (vseq >= a->below)
+		return 1;
+	if (klen - 17 != dl || memcmp((const char *)key + 17, a->dest, dl) ||
+	    repl_status_decode(val, vlen, &st, NULL, 0) ||
+	    st == REPL_COMPLETED)
+		return 0;
+	a->found = vseq;
+	return 1;
+}
+
+/* Is there a job (vseq) of oid at dest? Its state and id if so. */
+static int job_of(struct store *s, const char *dest, uint64_t oid,
+		  uint64_t vseq, unsigned *state, char *vid)
+{
+	char k[REPL_JKEY_MAX];
+	struct repl_job j;
+	void *v = NULL;
+	size_t vl;
+	int rc;
+
+	rc = store_q_get(s, k, repl_jkey(k, dest, vseq), &v, &vl);
+	if (!rc)
+		rc = repl_job_decode(v, vl, &j);
+	free(v);
+	if (rc)
+		return rc == -ENOENT || rc == -EBADMSG ? 0 : rc;
+	rc = j.oid == oid;
+	*state = j.state;
+	memcpy(vid, j.vid, STORE_VID_LEN + 1);
+	repl_job_release(&j);
+	return rc;
+}
+
+int repl_queue_older(struct store *s, const char *dest, uint64_t oid,
+		     uint64_t vseq, uint64_t *older, unsigned *state,
+		     char vid[STORE_VID_LEN + 1])
+{
+	struct older_arg a = { dest, vseq, 0 };
+	char k[REPL_SKEY_MAX];
+	size_t kl;
+	int rc;
+
+	/* S records say where to look; the J record must confirm it */
+	for (uint64_t from = 0;; from = a.found + 1) {
+		a.found = 0;
+		kl = repl_skey(k, oid, from, NULL);
+		rc = store_q_scan(s, k, kl - 8, k, kl, older_cb, &a);
+		if (rc || !a.found)
+			return rc;
+		rc = job_of(s, dest, oid, a.found, state, vid);
+		if (rc) {
+			*older = a.found;
+			return rc;
+		}
+	}
+}
+
 /* ---- writes ---- */
 
 static int status_put(struct store_txn *t, uint64_t oid, uint64_t vseq,
@@ -451,6 +526,10 @@ static int finish_apply(void *varg, struct store_txn *t)
 	case REPL_OUT_UPLOAD:
 		snprintf(j.upload, sizeof(j.upload), "%s",
 			 a->text ? a->text : "");
+		rc = job_put(t, a->dest, &j);
+		break;
+	case REPL_OUT_WAIT:
+		snprintf(j.err, sizeof(j.err), "%s", a->text ? a->text : "");
 		rc = job_put(t, a->dest, &j);
 		break;
 	}

@@ -89,11 +89,22 @@ enum repl_outcome {
 	REPL_OUT_FAILED,	/* J and S = FAILED with the reason */
 	REPL_OUT_RETRY,		/* still PENDING: attempts and error kept */
 	REPL_OUT_UPLOAD,	/* PENDING: upload id recorded */
+	REPL_OUT_WAIT,		/* PENDING behind an older job of its key:
+				 * the reason kept, no attempt counted */
 };
 
 int repl_queue_finish(struct store *s, const char *dest, uint64_t vseq,
 		      enum repl_outcome how, uint32_t attempts,
 		      const char *text);
+
+/*
+ * The oldest job at dest for a version of oid older than vseq that is
+ * still PENDING or FAILED (a J record, not just an S record): 1 with its
+ * vseq, state and version id, 0 when there is none, or -errno.
+ */
+int repl_queue_older(struct store *s, const char *dest, uint64_t oid,
+		     uint64_t vseq, uint64_t *older, unsigned *state,
+		     char vid[STORE_VID_LEN + 1]);
 
 const char *repl_state_name(unsigned state);
 int64_t repl_now_ns(void);

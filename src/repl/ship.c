@@ -152,6 +152,31 @@ static enum repl_outcome ship_version(struct repl_dest *d,
 	return rc == -EAGAIN ? REPL_OUT_RETRY : REPL_OUT_FAILED;
 }
 
+/*
+ * Versions of a key reach a destination in order, whatever the jobs in
+ * memory say: a job waits while an older job of its key is still queued
+ * there (PENDING or FAILED). 1 (why says for what), 0, or -errno.
+ */
+static int older_check(struct repl_dest *d, struct repl_mjob *mj,
+		       const struct repl_job *j, char *why, size_t wl)
+{
+	char vid[STORE_VID_LEN + 1];
+	uint64_t older = 0;
+	unsigned st = 0;
+	int rc;
+
+	rc = repl_queue_older(d->r->store, d->name, j->oid, j->vseq, &older,
+			      &st, vid);
+	if (rc < 0)
+		snprintf(why, wl, "cannot read the queue: %s", strerror(-rc));
+	if (rc <= 0)
+		return rc;
+	mj->wait_vseq = older;
+	snprintf(why, wl, "waiting for older version %s of the same key (%s)",
+		 vid, repl_state_name(st));
+	return 1;
+}
+
 enum repl_outcome repl_job_ship(struct repl_dest *d, struct repl_mjob *mj,
 				bool tried, bool *cancelled, char *why,
 				size_t wl)
@@ -180,8 +205,10 @@ enum repl_outcome repl_job_ship(struct repl_dest *d, struct repl_mjob *mj,
 			 (unsigned long long)mj->vseq, d->name);
 		return REPL_OUT_DROP;
 	}
-	rc = dest_check(d, why, wl);
-	if (rc == -EAGAIN)
+	rc = older_check(d, mj, &j, why, wl);
+	if (rc)
+		how = rc > 0 ? REPL_OUT_WAIT : REPL_OUT_RETRY;
+	else if ((rc = dest_check(d, why, wl)) == -EAGAIN)
 		how = REPL_OUT_RETRY;
 	else if (rc)
 		how = REPL_OUT_FAILED;
@@ -205,6 +232,10 @@ enum repl_outcome repl_job_record(struct repl_dest *d, struct repl_mjob *mj,
 		if (!(att & (att - 1)))	/* 1, 2, 4, 8...: keep the error */
 			rc = repl_queue_finish(d->r->store, d->name, mj->vseq,
 					       how, att, why);
+	} else if (how == REPL_OUT_WAIT) {
+		if (!mj->waiting)	/* the reason, once: no attempt */
+			rc = repl_queue_finish(d->r->store, d->name, mj->vseq,
+					       how, 0, why);
 	} else {
 		rc = repl_queue_finish(d->r->store, d->name, mj->vseq, how,
 				       att, why);

@@ -8,7 +8,10 @@
  * scan of 'S' oid vseq); the backlog is the C counters, kept exact by
  * every queue change, plus the first pending J record of each
  * destination (jobs are in creation order, so it is the oldest). Only
- * the report walks every job, since it groups them by rule.
+ * the report walks every job, since it groups them by rule; in that walk
+ * (in vseq order) it also finds the stuck jobs, each with its reason: the
+ * error of its last attempt, or the older job of its key that holds it
+ * back (FAILED or stuck itself), or none yet after STUCK_NS in the queue.
  */
 #include "repl/repl_int.h"
 
@@ -19,6 +22,8 @@
 #include "util/log.h"
 
 #define REPORT_ERRORS 5		/* failed jobs listed per destination */
+#define REPORT_STUCK 5		/* stuck jobs listed per destination */
+#define STUCK_NS (60 * 1000000000LL)	/* pending this long: stuck */
 
 /* ---- one version ---- */
 
@@ -209,6 +214,22 @@ struct rfail {
 	char err[REMOTE_WHY_MAX];
 };
 
+/* A pending job that is stuck: tried and failed, waiting, or old. */
+struct rstuck {
+	char *key;
+	char vid[STORE_VID_LEN + 1];
+	double age_s;
+	uint32_t attempts;
+	char reason[REMOTE_WHY_MAX + 64];
+};
+
+/* The first job of a key that holds the key's later jobs back. */
+struct blocker {
+	uint64_t oid;			/* 0: a free slot */
+	unsigned state;
+	char vid[STORE_VID_LEN + 1];
+};
+
 struct dreport {
 	struct rstat total;
 	struct rstat *rules;
@@ -217,6 +238,12 @@ struct dreport {
 	size_t nfails;
 	uint64_t retrying;		/* pending jobs that failed before */
 	char retry_err[REMOTE_WHY_MAX];	/* the error of the first of them */
+	struct rstuck stuck[REPORT_STUCK];
+	size_t nstuck;
+	uint64_t stuck_total;
+	struct blocker *blk;		/* open addressing, by oid */
+	size_t nblk, blkcap;
+	int64_t now;
 };
 
 static struct rstat *rstat_of(struct dreport *dr, const char *rule)
@@ -248,6 +275,94 @@ static void rstat_add(struct rstat *st, const struct repl_job *j)
 		st->oldest_ns = j->btime_ns;
 }
 
+static size_t blk_slot(const struct dreport *dr, uint64_t oid)
+{
+	size_t i = (size_t)(oid * 0x9E3779B97F4A7C15ULL >> 20) &
+		   (dr->blkcap - 1);
+
+	while (dr->blk[i].oid && dr->blk[i].oid != oid)
+		i = (i + 1) & (dr->blkcap - 1);
+	return i;
+}
+
+static const struct blocker *blk_find(const struct dreport *dr, uint64_t oid)
+{
+	size_t i;
+
+	if (!dr->blkcap)
+		return NULL;
+	i = blk_slot(dr, oid);
+	return dr->blk[i].oid ? &dr->blk[i] : NULL;
+}
+
+/* j holds its key's later jobs back (best effort: out of memory, not). */
+static void blk_add(struct dreport *dr, const struct repl_job *j)
+{
+	size_t i;
+
+	if (2 * (dr->nblk + 1) > dr->blkcap) {
+		struct blocker *old = dr->blk;
+		size_t ocap = dr->blkcap, cap = ocap ? 2 * ocap : 64;
+
+		dr->blk = calloc(cap, sizeof(*dr->blk));
+		if (!dr->blk) {
+			dr->blk = old;
+			return;
+		}
+		dr->blkcap = cap;
+		for (size_t k = 0; k < ocap; k++)
+			if (old[k].oid)
+				dr->blk[blk_slot(dr, old[k].oid)] = old[k];
+		free(old);
+	}
+	i = blk_slot(dr, j->oid);
+	if (dr->blk[i].oid)
+		return;
+	dr->blk[i].oid = j->oid;
+	dr->blk[i].state = j->state;
+	memcpy(dr->blk[i].vid, j->vid, sizeof(dr->blk[i].vid));
+	dr->nblk++;
+}
+
+/*
+ * A pending job is stuck when it was tried and failed, waits for an
+ * older job of its key that is FAILED or stuck, or has been queued for
+ * STUCK_NS: say which, with its reason.
+ */
+static void stuck_note(struct dreport *dr, const struct repl_job *j)
+{
+	const struct blocker *b = blk_find(dr, j->oid);
+	int64_t age = dr->now - j->enq_ns;
+	struct rstuck *st;
+
+	if (j->state == REPL_FAILED) {
+		blk_add(dr, j);
+		return;
+	}
+	if (!b && !j->attempts && !j->err[0] && age < STUCK_NS)
+		return;
+	if (!b)
+		blk_add(dr, j);
+	if (dr->stuck_total++ >= REPORT_STUCK)
+		return;
+	st = &dr->stuck[dr->nstuck];
+	st->key = strdup(j->key ? j->key : "");
+	if (!st->key)
+		return;
+	dr->nstuck++;
+	memcpy(st->vid, j->vid, sizeof(st->vid));
+	st->age_s = (double)age / 1e9;
+	st->attempts = j->attempts;
+	if (b)
+		snprintf(st->reason, sizeof(st->reason),
+			 "waiting for older version %s of the same key (%s)",
+			 b->vid, repl_state_name(b->state));
+	else if (j->err[0])
+		snprintf(st->reason, sizeof(st->reason), "%s", j->err);
+	else
+		snprintf(st->reason, sizeof(st->reason), "not tried yet");
+}
+
 static int report_cb(void *arg, const void *key, size_t klen,
 		     const void *val, size_t vlen)
 {
@@ -263,6 +378,7 @@ static int report_cb(void *arg, const void *key, size_t klen,
 	st = rstat_of(dr, j.rule);
 	if (st)
 		rstat_add(st, &j);
+	stuck_note(dr, &j);
 	if (j.state == REPL_PENDING && j.attempts && j.err[0] &&
 	    !dr->retrying++)
 		memcpy(dr->retry_err, j.err, sizeof(dr->retry_err));
@@ -316,6 +432,42 @@ static void rstat_text(FILE *f, const struct rstat *st, int64_t now)
 	fprintf(f, ", %llu failed\n", (unsigned long long)st->failed);
 }
 
+static void stuck_text(FILE *f, const struct dreport *dr)
+{
+	if (!dr->stuck_total)
+		return;
+	fprintf(f, "  stuck: %llu version%s retried, held back or pending "
+		"over %lld s\n", (unsigned long long)dr->stuck_total,
+		dr->stuck_total == 1 ? "" : "s", STUCK_NS / 1000000000LL);
+	for (size_t i = 0; i < dr->nstuck; i++) {
+		const struct rstuck *st = &dr->stuck[i];
+
+		fprintf(f, "  stuck: '%s' version %s, pending %.1f s, %u "
+			"attempt%s: %s\n", st->key, st->vid, st->age_s,
+			st->attempts, st->attempts == 1 ? "" : "s",
+			st->reason);
+	}
+}
+
+static void stuck_json(FILE *f, const struct dreport *dr)
+{
+	fprintf(f, ",\"stuck_count\":%llu,\"stuck\":[",
+		(unsigned long long)dr->stuck_total);
+	for (size_t i = 0; i < dr->nstuck; i++) {
+		const struct rstuck *st = &dr->stuck[i];
+
+		fprintf(f, "%s{\"key\":", i ? "," : "");
+		json_str(f, st->key);
+		fprintf(f, ",\"version_id\":");
+		json_str(f, st->vid);
+		fprintf(f, ",\"pending_s\":%.3f,\"attempts\":%u,"
+			"\"reason\":", st->age_s, st->attempts);
+		json_str(f, st->reason);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
 static void dest_print(FILE *f, bool json, const char *name,
 		       const char *note, const struct dreport *dr, bool first)
 {
@@ -336,6 +488,7 @@ static void dest_print(FILE *f, bool json, const char *name,
 			fprintf(f, "  failed: '%s' version %s: %s\n",
 				dr->fails[i].key, dr->fails[i].vid,
 				dr->fails[i].err);
+		stuck_text(f, dr);
 		return;
 	}
 	fprintf(f, "%s{\"name\":", first ? "" : ",");
@@ -365,7 +518,9 @@ static void dest_print(FILE *f, bool json, const char *name,
 		json_str(f, dr->fails[i].err);
 		fputc('}', f);
 	}
-	fprintf(f, "]}");
+	fputc(']', f);
+	stuck_json(f, dr);
+	fputc('}', f);
 }
 
 int repl_report_int(struct store *s, const struct rules *rules, FILE *f,
@@ -386,6 +541,7 @@ int repl_report_int(struct store *s, const struct rules *rules, FILE *f,
 		const char *note = "";
 
 		memset(&dr, 0, sizeof(dr));
+		dr.now = repl_now_ns();
 		rc = store_q_scan(s, k, kl, NULL, 0, report_cb, &dr);
 		if (rules && rules_dest_find(rules, nm.v[i]) < 0)
 			note = " (not in the rule file: its jobs wait)";
@@ -393,6 +549,9 @@ int repl_report_int(struct store *s, const struct rules *rules, FILE *f,
 			dest_print(f, json, nm.v[i], note, &dr, i == 0);
 		for (size_t e = 0; e < dr.nfails; e++)
 			free(dr.fails[e].key);
+		for (size_t e = 0; e < dr.nstuck; e++)
+			free(dr.stuck[e].key);
+		free(dr.blk);
 		free(dr.rules);
 	}
 	if (json)

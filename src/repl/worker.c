@@ -25,7 +25,12 @@
  *    every backed-off key at once: the destination is back.
  *  - Per key (oid) order: of one destination's jobs of an oid, only the
  *    oldest loaded one may run; while it is in flight, backing off or
- *    FAILED, the later ones wait. So versions arrive in order.
+ *    FAILED, the later ones wait. So versions arrive in order. The queue
+ *    has the last word: before shipping, a job looks for an older job of
+ *    its key still queued there (ship.c); if there is one (queued below
+ *    the load cursor, so not loaded), the job waits (REPL_OUT_WAIT: no
+ *    attempt, the reason kept in its record), loading starts again from
+ *    the older job, and that one takes its place at the head.
  *
  * Dispatch: of the jobs loaded in memory (jobmap.c), the head of each
  * key's FIFO that may run waits in a heap by vseq (ready) or, backing
@@ -107,6 +112,33 @@ static void job_unclaim(struct repl_dest *d, struct repl_mjob *j)
 	pthread_cond_broadcast(&d->cond);
 }
 
+/*
+ * An older job of j's key is queued but not loaded (it was queued below
+ * the load cursor): load again from it; it goes before j in the key's
+ * FIFO (jobmap.c), and j looks again soon in case it has not.
+ */
+static void job_wait(struct repl_dest *d, struct repl_mjob *j)
+{
+	struct repl_okey *k = repl_okey_find(d, j->oid);
+
+	j->waiting = true;
+	if (k && k->head == j && j->next && j->next->vseq < j->vseq) {
+		/* loaded while j was in flight: the older go first */
+		k->head = j->next;
+		j->next = NULL;
+		repl_job_arm(d, k->head);
+		repl_fifo_insert(d, k, j);
+		return;
+	}
+	if (j->wait_vseq < d->cursor) {
+		d->gen++;	/* a load under way would move the cursor */
+		d->cursor = j->wait_vseq;
+		d->exhausted = false;
+	}
+	j->next_ns = repl_now_ns() + REPL_WAIT_MS * 1000000;
+	repl_job_arm(d, j);
+}
+
 /* What ship decided, applied to the in-memory state. */
 static void job_settle(struct repl_dest *d, struct repl_mjob *j,
 		       enum repl_outcome how)
@@ -138,6 +170,9 @@ static void job_settle(struct repl_dest *d, struct repl_mjob *j,
 	case REPL_OUT_FAILED:
 		j->failed = true;
 		d->nfailed++;
+		break;
+	case REPL_OUT_WAIT:
+		job_wait(d, j);
 		break;
 
 	default:

@@ -15,12 +15,16 @@
 
 #define REPL_LOAD_BATCH 1024
 #define REPL_NOHEAP ((size_t)-1)
+#define REPL_WAIT_MS 200	/* a job behind an unloaded older one */
 
 struct repl_mjob {		/* a loaded job; all fields: dest.lock */
 	uint64_t oid, vseq;
 	int64_t btime_ns, next_ns;
 	uint32_t attempts;
 	bool inflight, failed, tried;
+	bool waiting;		/* its wait reason is in the J record */
+	uint64_t wait_vseq;	/* the older job it waits for (REPL_OUT_WAIT);
+				 * set by its worker while in flight */
 	struct repl_mjob *next;	/* the oid's next job */
 	size_t hidx;		/* index in ready or delay, or NOHEAP */
 };
@@ -66,9 +70,18 @@ struct repl_dest {
 
 int repl_heap_push(struct repl_heap *h, struct repl_mjob *j);
 struct repl_mjob *repl_heap_pop(struct repl_heap *h);
+void repl_heap_remove(struct repl_heap *h, struct repl_mjob *j);
 
 struct repl_okey *repl_okey_find(struct repl_dest *d, uint64_t oid);
 void repl_okey_del(struct repl_dest *d, struct repl_okey *k);
+
+/*
+ * Put j in its place by vseq in k's FIFO (but never before a head in
+ * flight); when it becomes the head, the old head leaves the heaps and
+ * j is armed.
+ */
+void repl_fifo_insert(struct repl_dest *d, struct repl_okey *k,
+		      struct repl_mjob *j);
 
 /* j became the head of its oid: let it run when it may. */
 void repl_job_arm(struct repl_dest *d, struct repl_mjob *j);

@@ -4,7 +4,9 @@
  * hook that replication uses.
  *
  * Design: versions of a key are the range (oid, 1..) of the versions DB,
- * in vseq (= creation) order; the object's head field caches the newest.
+ * in vseq (= arrival) order; the object's head field names the newest by
+ * id (time, store, counter), which is the last by vseq except where a
+ * replica older than the current version arrived late (replica.c).
  * A restore is a new version sharing the old one's runs (no copy). Version
  * specific deletes never run the hook (S3 never replicates them). The
  * SHA-256 is computed lazily, outside any transaction, and then stored.
@@ -446,36 +448,46 @@ int store_restore(struct store *s, uint64_t oid, const char *vid,
 	return store_commit(s, restore_apply, &a, 0, NULL, NULL);
 }
 
-static int last_one(void *arg, uint64_t vseq, const struct vrec *v)
-{
-	uint64_t *out = arg;
+struct newest {
+	uint64_t vseq;
+	bool dead;
+	char vid[STORE_VID_LEN + 1];
+};
 
-	out[0] = vseq;
-	out[1] = v->flags & STORE_V_DELETE_MARKER;
+/* The newest by id, not by vseq: an older replica may arrive late. */
+static int newest_one(void *arg, uint64_t vseq, const struct vrec *v)
+{
+	struct newest *n = arg;
+
+	if (n->vseq && strcmp(v->vid, n->vid) <= 0)
+		return 0;
+	n->vseq = vseq;
+	n->dead = v->flags & STORE_V_DELETE_MARKER;
+	memcpy(n->vid, v->vid, sizeof(n->vid));
 	return 0;
 }
 
 /* After versions were removed: point the head at the newest left. */
 static int head_recompute(struct store_txn *t, uint64_t oid, struct obj *o)
 {
-	uint64_t last[2] = { 0, 0 };
+	struct newest last = { 0 };
 	bool was_dead = o->flags & OBJ_DEAD;
 	int rc;
 
-	rc = walk(t->s, t->txn, oid, last_one, last);
+	rc = walk(t->s, t->txn, oid, newest_one, &last);
 	if (rc)
 		return rc;
-	if (!last[0]) {
+	if (!last.vseq) {
 		/* No history left at all: the key goes. */
 		rc = draft_drop(t, oid, o);
 		return rc ? rc : key_remove(t, oid, o);
 	}
-	o->head = last[0];
-	if (last[1])
+	o->head = last.vseq;
+	if (last.dead)
 		o->flags |= OBJ_DEAD;
 	else
 		o->flags &= ~OBJ_DEAD;
-	if (was_dead && !last[1]) {
+	if (was_dead && !last.dead) {
 		rc = conflict_check(t, oid, o);
 		if (rc)
 			return rc;

@@ -7,8 +7,8 @@
  * makes or reuses keys at the destination and reports through the remap
  * callback which oid now holds which content. A key nobody outside has
  * seen yet (pending, or one version still inside its amend window and not
- * exposed) moves without a trace: its record goes to the new key and the
- * old key disappears, so rsync's temporary files leave no delete markers.
+ * exposed) moves without a trace: its record (same id, a new vseq) goes to
+ * the new key and the old key disappears, so rsync's temporary files leave no delete markers.
  * RENAME_EXCHANGE swaps the content of two files or symlinks as two new
  * versions; exchanging folders is refused with -EINVAL (documented).
  */
@@ -219,16 +219,24 @@ static int move_key(struct store_txn *t, uint64_t soid, struct obj *so,
 		/* Pending stays pending: its first seal lands on newoid. */
 		rc = draft_copy(t, soid, newoid, &no, true);
 	} else if (movable && !doid && !obj_pending(so) && !no.head) {
-		/* Same record, same id: the key never existed elsewhere. */
+		/*
+		 * Same record, same id: the key never existed elsewhere. But
+		 * a new vseq: vseqs must grow in commit order, since the
+		 * replication queue ships in vseq order and loads only past
+		 * what it has read; the old key's job finds its version gone
+		 * and is dropped.
+		 */
+		uint64_t vseq = s->next_vseq++;
+
 		nv.attr.ctime_ns = store_now_ns();
-		rc = vrec_put(s, t->txn, newoid, so->head, &nv);
+		rc = vrec_put(s, t->txn, newoid, vseq, &nv);
 		if (!rc)
 			rc = refs_adjust(t, &nv, +1);
-		no.head = so->head;
+		no.head = vseq;
 		if (!rc)
 			rc = obj_put(s, t->txn, newoid, &no);
 		if (!rc)
-			rc = hook_run(t, newoid, so->head, no.type, &nv);
+			rc = hook_run(t, newoid, vseq, no.type, &nv);
 	} else {
 		nv.flags &= STORE_V_HAS_SHA;
 		nv.attr.ctime_ns = store_now_ns();

@@ -14,7 +14,9 @@
  * the key is made if it was never seen (a delete marker may be all it
  * ever has), and the id is looked up first, so a replica that arrives
  * twice (a retried job) changes nothing. The id is also looked up before
- * the copy, so a retry of a big file costs no copy.
+ * the copy, so a retry of a big file costs no copy. A replica becomes
+ * current only if its id is after the current version's (rep_newest), so
+ * a late arrival never hides a newer version or delete marker.
  *
  * Unlike a local create, a replica is never refused because the other
  * kind of key of its name ("x" beside "x/") is live: in S3 both are keys
@@ -233,6 +235,51 @@ static int folder_ensure(struct store_txn *t, uint64_t parent,
 	return rc;
 }
 
+/*
+ * Does the replica become the key's current version? Only when its id
+ * is after the current one's: ids order by (time, store, counter), the
+ * same order in every store, so two stores replicating to each other
+ * agree on the current version whatever order versions arrive in. An
+ * older one joins the history, behind the current version.
+ */
+static int rep_newest(struct store *s, MDB_txn *txn, uint64_t oid,
+		      const struct obj *o, const char *vid, bool *newest)
+{
+	struct vrec cur;
+	int rc;
+
+	*newest = true;
+	if (!o->head)
+		return 0;
+	rc = vrec_get(s, txn, oid, o->head, &cur);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	*newest = strcmp(vid, cur.vid) > 0;
+	return 0;
+}
+
+/*
+ * Link version v of oid as rep_newest says, and keep this store's clock
+ * past the replica's, so a version made here later is also later by id
+ * (a Lamport clock: the order survives clocks that disagree).
+ */
+static int rep_link(struct store_txn *t, uint64_t oid, struct obj *o,
+		    const struct vrec *v, bool newest)
+{
+	struct store *s = t->s;
+	uint64_t ms = vid_ms(v->vid), vseq = s->next_vseq++;
+	int rc;
+
+	if (ms >= s->last_ms)
+		s->last_ms = ms + 1;
+	if (newest)
+		return version_link(t, oid, o, vseq, v, true);
+	rc = vrec_put(s, t->txn, oid, vseq, v);
+	if (!rc)
+		rc = refs_adjust(t, v, +1);
+	return rc;
+}
+
 static int rep_apply(struct store_txn *t, void *varg)
 {
 	static const uint32_t fmt[] = { 0, S_IFREG, S_IFDIR, S_IFLNK };
@@ -243,6 +290,7 @@ static int rep_apply(struct store_txn *t, void *varg)
 	const char *name = a->comp[a->ncomp - 1];
 	struct vrec v;
 	struct obj o;
+	bool newest;
 	size_t i;
 	int rc;
 
@@ -260,6 +308,8 @@ static int rep_apply(struct store_txn *t, void *varg)
 		rc = obj_get(s, t->txn, oid, &o);
 	else if (rc == -ENOENT)
 		rc = key_new(t, parent, name, a->type, &oid, &o);
+	if (!rc)
+		rc = rep_newest(s, t->txn, oid, &o, r->vid, &newest);
 	if (rc)
 		return rc;
 	memset(&v, 0, sizeof(v));
@@ -273,7 +323,8 @@ static int rep_apply(struct store_txn *t, void *varg)
 		v.attr.size = 0;
 	} else {
 		/* A file and a symlink share a name kind: the newest says. */
-		o.type = a->type;
+		if (newest)
+			o.type = a->type;
 		v.xattrs = a->xblob;
 		v.xlen = a->xlen;
 		if (a->has_sha) {
@@ -288,7 +339,7 @@ static int rep_apply(struct store_txn *t, void *varg)
 		v.runs = a->c.runs;
 		v.nruns = a->c.nruns;
 	}
-	rc = version_link(t, oid, &o, s->next_vseq++, &v, true);
+	rc = rep_link(t, oid, &o, &v, newest);
 	if (!rc)
 		a->c.used = true;
 	return rc;

@@ -29,6 +29,19 @@ void vid_format(uint64_t ms, uint32_t store_tag, uint64_t seq,
 	out[VID_LEN] = '\0';
 }
 
+uint64_t vid_ms(const char *vid)
+{
+	uint64_t v = 0;
+
+	/* The first 10 digits: 2 zero bits, then the 48 bits of time. */
+	for (int i = 0; i < 10; i++) {
+		const char *p = strchr(vid_alphabet, vid[i]);
+
+		v = v << 5 | (uint64_t)(p && *p ? p - vid_alphabet : 0);
+	}
+	return v & 0xffffffffffffULL;
+}
+
 bool vid_valid(const char *s)
 {
 	size_t i;

@@ -381,6 +381,58 @@ static void test_order(void)
 	repl_free(r);
 }
 
+static int queue_stale(void *arg, struct store_txn *t)
+{
+	return repl_queue_put(t, "a", arg);
+}
+
+/*
+ * A job queued below the load cursor (as a rename once did, reusing an
+ * old vseq) is still shipped, and before the newer versions of its key:
+ * the newer one waits, and says so in its record.
+ */
+static void test_order_unloaded(void)
+{
+	struct repl_backlog b;
+	struct store_entry e;
+	struct repl_job j;
+	struct repl *r;
+	uint64_t oid, v1, v2;
+
+	hub_reset();
+	rules_write(RULES_ONE);
+	oid = tst_put(st, STORE_ROOT_OID, "stale", "1", 1);	/* no hook */
+	v1 = head_vseq(oid);
+	r = repl_open(2);
+	CHECK_EQ_INT(repl_start(r, false), 0);
+	tst_put(st, STORE_ROOT_OID, "other", "o", 1);
+	CHECK_EQ_INT(repl_drain(r, NULL, NULL), 0);	/* loaded past v1 */
+	CHECK_EQ_INT(store_stat(st, oid, &e), 0);
+	memset(&j, 0, sizeof(j));
+	j.state = REPL_PENDING;
+	j.oid = oid;
+	j.vseq = v1;
+	j.btime_ns = e.head.btime_ns;
+	memcpy(j.vid, e.head.vid, sizeof(j.vid));
+	snprintf(j.rule, sizeof(j.rule), "all");
+	j.key = (char *)"stale";
+	CHECK_EQ_INT(store_q_update(st, queue_stale, &j), 0);
+	tst_put(st, STORE_ROOT_OID, "stale", "2", 1);
+	v2 = head_vseq(oid);
+	CHECK_EQ_INT(repl_drain(r, NULL, NULL), 0);
+	CHECK_EQ_INT(hub_count("a", "stale"), 2);
+	pthread_mutex_lock(&hub.lock);
+	for (int i = 0, n = 0; i < hub.n; i++)
+		if (!strcmp(hub.log[i].key, "stale"))
+			CHECK_EQ_INT(hub.log[i].vseq, n++ ? v2 : v1);
+	pthread_mutex_unlock(&hub.lock);
+	CHECK_EQ_STR(vstatus(oid, v1, "a"), "COMPLETED");
+	CHECK_EQ_STR(vstatus(oid, v2, "a"), "COMPLETED");
+	CHECK_EQ_INT(repl_backlog_total(st, &b), 0);
+	CHECK_EQ_INT(b.ops, 0);
+	repl_free(r);
+}
+
 static void test_errors(void)
 {
 	uint64_t oid, v, q, sk;
@@ -921,6 +973,7 @@ int main(void)
 		return 1;
 	test_basic();
 	test_order();
+	test_order_unloaded();
 	test_errors();
 	test_filters();
 	test_enable_later();

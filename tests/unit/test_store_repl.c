@@ -474,18 +474,36 @@ static void test_replica_files(struct store *s, const char *dir,
 	CHECK_EQ_INT(store_resolve(s, "r/empty", &e), 0);
 	CHECK(e.live && e.head.attr.size == 0);
 
-	/* On top of a key made here: the newest version, in order. */
+	/*
+	 * On top of a key made here: current only when newer by id. One
+	 * made before (2023) joins the history; one from a clock an hour
+	 * ahead becomes current, and a version made here afterwards is
+	 * later by id still (the id clock moved past the replica's).
+	 */
 	CHECK(tst_put(s, STORE_ROOT_OID, "local", "mine", 4));
 	fd = data_file(dir, "theirs", 6, 0);
 	r = rep_file("local", fd, 0, 6);
 	CHECK_EQ_INT(store_put_replica(s, &r), 0);
+	CHECK_EQ_INT(store_resolve(s, "local", &e), 0);
+	CHECK(strcmp(e.head.vid, r.vid) > 0);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), 2);
+	got = tst_get(s, e.oid, 0, &len);
+	CHECK(got && len == 4 && !memcmp(got, "mine", 4));
+	free(got);
+	r = rep_file("local", fd, 0, 6);
+	vid_format((uint64_t)time(NULL) * 1000 + 3600000, 0xabcdef01u,
+		   vid_counter++, r.vid);
+	CHECK_EQ_INT(store_put_replica(s, &r), 0);
 	close(fd);
 	CHECK_EQ_INT(store_resolve(s, "local", &e), 0);
 	CHECK_EQ_STR(e.head.vid, r.vid);
-	CHECK_EQ_INT(tst_nversions(s, e.oid), 2);
+	CHECK_EQ_INT(tst_nversions(s, e.oid), 3);
 	got = tst_get(s, e.oid, 0, &len);
 	CHECK(got && len == 6 && !memcmp(got, "theirs", 6));
 	free(got);
+	CHECK(tst_put(s, STORE_ROOT_OID, "local", "again", 5));
+	CHECK_EQ_INT(store_resolve(s, "local", &e), 0);
+	CHECK(strcmp(e.head.vid, r.vid) > 0);
 }
 
 static void test_replica_kinds(struct store *s, const char *dir)

@@ -19,6 +19,7 @@ static void test_sorting(void)
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		vid_format(order[i].ms, 0xdeadbeef, order[i].seq, cur);
 		CHECK(vid_valid(cur));
+		CHECK(vid_ms(cur) == order[i].ms);
 		if (i)
 			CHECK(strcmp(prev, cur) < 0);
 		memcpy(prev, cur, sizeof(cur));
