@@ -293,6 +293,51 @@ static int seal_commit(struct store_file *f, bool durable, store_apply_fn fn,
 	return rc;
 }
 
+/* One past the last chunk (before the file's end) in seg, or 0 if none;
+ * pages of holes are skipped whole. */
+static uint64_t last_chunk_in(const struct store_file *f, uint64_t seg)
+{
+	uint64_t c = nchunks(f->size);
+
+	if (c > f->nmap)
+		c = f->nmap;
+	while (c > 0) {
+		const struct chunk *p = f->pages[(c - 1) / MAP_PAGE];
+
+		if (!p)
+			c -= (c - 1) % MAP_PAGE + 1;
+		else if (p[(c - 1) % MAP_PAGE].seg == seg)
+			return c;
+		else
+			c--;
+	}
+	return 0;
+}
+
+/*
+ * The current segment is counted only by the record just sealed, and only
+ * if the sealed map still uses it: a truncate may have dropped every chunk
+ * written to it. Then nobody will ever count it, so it is unpinned as
+ * unused now (which deletes it) instead of staying a pin that
+ * store_file_free would release as an ordinary, counted segment.
+ */
+static void cur_drop_unused(struct store_file *f)
+{
+	size_t i;
+
+	if (!f->cur_seg || last_chunk_in(f, f->cur_seg))
+		return;
+	for (i = 0; i < f->npins && f->pins[i] != f->cur_seg; i++)
+		;
+	if (i == f->npins)
+		return;
+	f->pins[i] = f->pins[--f->npins];
+	for (i = f->nunsynced; i-- > 0;)
+		if (f->unsynced[i] == f->cur_seg)
+			f->unsynced[i] = f->unsynced[--f->nunsynced];
+	seg_unpin(f->s, f->cur_seg, true);
+}
+
 /* Sealed data is immutable: later writes go elsewhere. */
 static void seal_done(struct store_file *f)
 {
@@ -307,6 +352,7 @@ static void seal_done(struct store_file *f)
 	if (f->cur_fd >= 0)
 		close(f->cur_fd);
 	f->cur_fd = -1;
+	cur_drop_unused(f);
 	f->cur_seg = 0;
 }
 
