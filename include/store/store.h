@@ -80,6 +80,9 @@ enum store_open_flags {
 	STORE_RDONLY = 1 << 1,	/* no mutation allowed: they return -EROFS */
 	STORE_SYNC = 1 << 2,	/* every commit is synced (power-loss safe) */
 	STORE_NOLOCK = 1 << 3,	/* read-only inspection while mounted (fsck -n) */
+	STORE_VERIFY = 1 << 4,	/* a working copy read from byte 0 to its
+				 * end is checked against the version's
+				 * recorded sha256: -EIO on a mismatch */
 };
 
 struct store_opts {
@@ -640,17 +643,27 @@ struct store_fsck_report {
 	uint64_t orphan_bytes;
 	uint64_t pending_keys;		/* keys with no version (crash) */
 	uint64_t index_errors;		/* dangling entries in the index */
+	uint64_t short_data;		/* versions whose segment is cut short */
+	/* STORE_FSCK_DEEP only: */
+	uint64_t bad_data;		/* bytes differ from sha256, unreadable */
+	uint64_t verified;		/* read in full, sha256 matched */
+	uint64_t unverified;		/* read in full, no sha256 recorded */
 };
 
 enum store_fsck_flags {
 	STORE_FSCK_REPAIR = 1 << 0,	/* collect orphans, fix counts */
+	STORE_FSCK_DEEP = 1 << 1,	/* read every version's bytes */
 };
 
 /*
- * Check that every index entry points at data that exists, that segment
- * reference counts are right, and find orphans. Each problem found is also
- * reported through log_warn() with its subject. Returns 0 when the store is
- * clean (after repair, when repairing), 1 when problems remain, or -errno.
+ * Check that every index entry points at data that exists and is as long
+ * as the versions using it need, that segment reference counts are right,
+ * and find orphans. With STORE_FSCK_DEEP, also read every version and
+ * compare its bytes with its recorded sha256 (versions without one are
+ * read in full and counted as unverified). Each problem found is also
+ * reported through the log with its subject. Missing, short or damaged
+ * data is never repaired. Returns 0 when the store is clean (after
+ * repair, when repairing), 1 when problems remain, or -errno.
  */
 int store_fsck(struct store *s, unsigned flags, struct store_fsck_report *r);
 

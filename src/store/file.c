@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -133,7 +134,8 @@ static int file_load(struct store_file *f, const struct vrec *v)
 		}
 		rc = pin_add(f, r.seg);
 	}
-	return rc;
+	memcpy(f->vid, v->vid, sizeof(f->vid));
+	return rc ? rc : verify_start(f, v);
 }
 
 int store_file_open(struct store *s, uint64_t oid, uint64_t vseq,
@@ -149,6 +151,7 @@ int store_file_open(struct store *s, uint64_t oid, uint64_t vseq,
 	if (!f)
 		return -ENOMEM;
 	f->s = s;
+	f->oid = oid;
 	f->cur_fd = -1;
 	pthread_mutex_init(&f->lock, NULL);
 	rc = store_rtxn(s, &txn);
@@ -167,8 +170,10 @@ int store_file_open(struct store *s, uint64_t oid, uint64_t vseq,
 	rc = vrec_get(s, txn, oid, vseq ? vseq : obj_cur(&o), &v);
 	if (rc == -ENOENT && !vseq && obj_pending(&o))
 		rc = 0;
-	else if (!rc)
+	else if (!rc) {
+		f->vseq = vseq ? vseq : obj_cur(&o);
 		rc = file_load(f, &v);
+	}
 	if (rc)
 		goto fail;
 	mdb_txn_abort(txn);
@@ -195,6 +200,7 @@ void store_file_free(struct store_file *f)
 	/* An unsealed current segment is counted by nobody: collect it. */
 	for (i = 0; i < f->npins; i++)
 		seg_unpin(f->s, f->pins[i], f->pins[i] == f->cur_seg);
+	verify_stop(f);
 	free(f->pins);
 	free(f->unsynced);
 	map_free(f);
@@ -233,8 +239,9 @@ static int fdc_get(struct store_file *f, uint64_t seg, int *fd)
 	return 0;
 }
 
-/* pread that fills what lies past the segment's end with zeros. */
-static int read_full(int fd, void *buf, size_t n, uint64_t off)
+/* pread until n bytes or the end of the file: *got says how many. */
+static int read_full(int fd, void *buf, size_t n, uint64_t off,
+		     size_t *got_out)
 {
 	size_t got = 0;
 
@@ -250,6 +257,37 @@ static int read_full(int fd, void *buf, size_t n, uint64_t off)
 		if (r == 0)
 			break;
 		got += (size_t)r;
+	}
+	*got_out = got;
+	return 0;
+}
+
+/*
+ * Read n bytes of segment seg at off. Only the copy's own current segment
+ * may end early (a truncate up punches it and never extends it; the seal
+ * does, see seal.c): there the rest reads as zeros. A sealed segment that
+ * ends before bytes a version uses was cut short: -EIO, never zeros.
+ */
+static int seg_read(struct store_file *f, uint64_t seg, void *buf, size_t n,
+		    uint64_t off)
+{
+	size_t got = 0;
+	int rc, fd;
+
+	rc = fdc_get(f, seg, &fd);
+	if (!rc)
+		rc = read_full(fd, buf, n, off, &got);
+	if (rc || got == n)
+		return rc;
+	if (seg != f->cur_seg) {
+		struct stat st;
+
+		if (fstat(fd, &st))
+			st.st_size = (off_t)(off + got);
+		file_damage(f, seg, "the segment has %" PRIu64 " bytes but "
+			    "the version needs %" PRIu64,
+			    (uint64_t)st.st_size, off + n);
+		return -EIO;
 	}
 	memset((char *)buf + got, 0, n - got);
 	return 0;
@@ -280,6 +318,8 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 	int rc = 0;
 
 	pthread_mutex_lock(&f->lock);
+	if (f->hash_bad)
+		rc = -EIO;
 	if (off >= f->size)
 		size = 0;
 	else if (size > f->size - off)
@@ -289,7 +329,6 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 		uint64_t in = pos % STORE_CHUNK;
 		const struct chunk *ch = chunk_at(f, pos / STORE_CHUNK);
 		size_t len = (size_t)(STORE_CHUNK - in);
-		int fd;
 
 		if (len > size - done)
 			len = size - done;
@@ -298,13 +337,13 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 		} else if (ch->seg == SEG_MEM) {
 			memcpy((char *)buf + done, f->small + in, len);
 		} else {
-			rc = fdc_get(f, ch->seg, &fd);
-			if (!rc)
-				rc = read_full(fd, (char *)buf + done, len,
-					       ch->base + in);
+			rc = seg_read(f, ch->seg, (char *)buf + done, len,
+				      ch->base + in);
 		}
 		done += len;
 	}
+	if (!rc)
+		rc = verify_feed(f, buf, size, off);
 	pthread_mutex_unlock(&f->lock);
 	return rc ? rc : (ssize_t)size;
 }
@@ -384,7 +423,7 @@ static int punch(struct store_file *f, uint64_t off, uint64_t len)
 /* Own chunk 0 of a small file in memory, with its first 'valid' bytes. */
 static int small_own(struct store_file *f, struct chunk *ch, uint64_t valid)
 {
-	int rc = 0, fd;
+	int rc = 0;
 
 	if (!f->small) {
 		f->small = calloc(1, (size_t)PACK_MAX);
@@ -394,9 +433,7 @@ static int small_own(struct store_file *f, struct chunk *ch, uint64_t valid)
 		memset(f->small, 0, (size_t)PACK_MAX);
 	}
 	if (ch->seg && valid) {
-		rc = fdc_get(f, ch->seg, &fd);
-		if (!rc)
-			rc = read_full(fd, f->small, (size_t)valid, ch->base);
+		rc = seg_read(f, ch->seg, f->small, (size_t)valid, ch->base);
 		if (rc)
 			return rc;
 	}
@@ -415,7 +452,7 @@ static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid,
 {
 	struct chunk *ch = chunk_slot(f, c);
 	char *tmp = NULL;
-	int rc, fd;
+	int rc;
 
 	if (!ch)
 		return -ENOMEM;
@@ -430,9 +467,7 @@ static int chunk_own(struct store_file *f, uint64_t c, uint64_t valid,
 		tmp = malloc((size_t)valid);
 		if (!tmp)
 			return -ENOMEM;
-		rc = fdc_get(f, ch->seg, &fd);
-		if (!rc)
-			rc = read_full(fd, tmp, (size_t)valid, ch->base);
+		rc = seg_read(f, ch->seg, tmp, (size_t)valid, ch->base);
 		if (!rc)
 			rc = write_full(f->cur_fd, tmp, (size_t)valid,
 					c * STORE_CHUNK);
@@ -514,6 +549,7 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 		size = (size_t)(STORE_FILE_MAX - off);
 	end = off + size;
 	pthread_mutex_lock(&f->lock);
+	verify_stop(f);
 	fend = end > f->size ? end : f->size;
 	rc = small_leave(f, fend);
 	if (!rc && end > f->size)
@@ -596,6 +632,9 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 	if (size > STORE_FILE_MAX)
 		return -EFBIG;
 	pthread_mutex_lock(&f->lock);
+	verify_stop(f);
+	if (!size)	/* nothing of the damaged content is left */
+		f->hash_bad = false;
 	if (size > f->size) {
 		/* The new range is a hole: chunks past the map read as
 		 * zeros, so growing costs no memory. */

@@ -51,6 +51,12 @@ struct store_file {
 	struct fdc fdc[FDC_N];
 	uint64_t tick;
 	uint8_t *small;		/* PACK_MAX bytes when chunk 0 is SEG_MEM */
+	/* The version loaded (0 and "" for a blank copy), for log lines. */
+	uint64_t oid, vseq;
+	char vid[STORE_VID_LEN + 1];
+	bool damaged;		/* damage was found and logged once */
+	bool hash_bad;		/* bytes do not match sha256: reads fail */
+	struct file_verify *vfy;	/* NULL: nothing to check (verify.c) */
 };
 
 static inline uint64_t nchunks(uint64_t size)
@@ -79,6 +85,16 @@ static inline uint64_t chunk_seg(const struct store_file *f, uint64_t c)
 
 /* Chunk c (c < nmap), its page allocated if needed; NULL on ENOMEM. */
 struct chunk *chunk_slot(struct store_file *f, uint64_t c);
+
+/* verify.c: checking reads against the version's sha256. verify_feed
+ * takes each read's bytes and returns -EIO at the end on a mismatch. */
+int verify_start(struct store_file *f, const struct vrec *v);
+int verify_feed(struct store_file *f, const void *buf, size_t n,
+		uint64_t off);
+void verify_stop(struct store_file *f);
+/* Log damage of f's data once per copy; seg 0 names the map's segments. */
+void file_damage(struct store_file *f, uint64_t seg, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Append v to a growable array; -ENOMEM. */
 int file_push_u64(uint64_t **arr, size_t *n, size_t *cap, uint64_t v);

@@ -195,7 +195,8 @@ struct fsck_ctx {
 	struct u64v refs;	/* one entry per (record, segment) */
 	struct u64v known;	/* distinct segments referenced */
 	struct u64v orphans;
-	bool repair;
+	struct u64v deep;	/* (oid, vseq) pairs to read, with --deep */
+	bool repair, deep_on;
 };
 
 static int check_objects(struct fsck_ctx *c)
@@ -234,12 +235,28 @@ static int check_objects(struct fsck_ctx *c)
 	return 0;
 }
 
+/* Count what fsck_seg_check found; queue whole data for --deep. */
+static int data_count(struct fsck_ctx *c, uint64_t oid, uint64_t vseq,
+		      const struct vrec *v, int data)
+{
+	int rc = 0;
+
+	if (data == -ENOENT)
+		c->r->missing_data++;
+	else if (data)
+		c->r->short_data++;
+	else if (c->deep_on && vseq && v->nruns) {
+		rc = u64v_push(&c->deep, oid);
+		if (!rc)
+			rc = u64v_push(&c->deep, vseq);
+	}
+	return rc;
+}
+
 static int check_versions(struct fsck_ctx *c)
 {
 	MDB_cursor *cur = NULL;
 	MDB_val key, val;
-	char p[SEG_PATH_MAX];
-	struct stat st;
 	int rc, mrc;
 
 	rc = store_err(mdb_cursor_open(c->txn, c->s->versions, &cur));
@@ -252,7 +269,7 @@ static int check_versions(struct fsck_ctx *c)
 		size_t j;
 		struct vrec v;
 		struct obj o;
-		bool missing = false;
+		int data = 0;
 		struct run r;
 		uint32_t i;
 
@@ -284,17 +301,13 @@ static int check_versions(struct fsck_ctx *c)
 			if (j && segs.v[j] == segs.v[j - 1])
 				continue;
 			rc = u64v_push(&c->refs, segs.v[j]);
-			seg_path(c->s, segs.v[j], p, sizeof(p));
-			if (!missing && stat(p, &st)) {
-				missing = true;
-				log_warn("fsck: version %s of key %" PRIu64
-					 " misses its data '%s'", v.vid, oid,
-					 p);
-			}
+			if (!data)
+				data = fsck_seg_check(c->s, c->txn, oid, &v,
+						      segs.v[j]);
 		}
 		free(segs.v);
-		if (missing)
-			c->r->missing_data++;
+		if (!rc)
+			rc = data_count(c, oid, vseq, &v, data);
 	}
 	mdb_cursor_close(cur);
 	return rc;
@@ -415,6 +428,7 @@ int store_fsck(struct store *s, unsigned flags, struct store_fsck_report *r)
 
 	memset(r, 0, sizeof(*r));
 	c.repair = flags & STORE_FSCK_REPAIR;
+	c.deep_on = flags & STORE_FSCK_DEEP;
 	if (c.repair && (s->flags & STORE_RDONLY))
 		return -EROFS;
 	rc = store_rtxn(s, &c.txn);
@@ -428,13 +442,16 @@ int store_fsck(struct store *s, unsigned flags, struct store_fsck_report *r)
 	if (!rc)
 		rc = seg_scan(s, file_one, &c);
 	mdb_txn_abort(c.txn);
+	if (!rc && c.deep_on)
+		rc = fsck_deep(s, c.deep.v, c.deep.n, r);
 	if (!rc && c.repair && fix.n) {
 		struct fix_arg a = { &fix, &c.refs };
 
 		rc = store_commit(s, fix_apply, &a, COMMIT_DURABLE, NULL, NULL);
 	}
 	if (!rc) {
-		bool bad = r->missing_data || r->index_errors;
+		bool bad = r->missing_data || r->index_errors ||
+			   r->short_data || r->bad_data;
 
 		if (!c.repair)
 			bad = bad || r->bad_refcounts || r->orphan_segments;
@@ -443,6 +460,7 @@ int store_fsck(struct store *s, unsigned flags, struct store_fsck_report *r)
 	free(c.refs.v);
 	free(c.known.v);
 	free(c.orphans.v);
+	free(c.deep.v);
 	free(fix.v);
 	return rc;
 }

@@ -102,6 +102,52 @@ static int small_pack(struct store_file *f, bool durable)
 	return 0;
 }
 
+/* One past the last chunk (before the file's end) in seg, or 0 if none;
+ * pages of holes are skipped whole. */
+static uint64_t last_chunk_in(const struct store_file *f, uint64_t seg)
+{
+	uint64_t c = nchunks(f->size);
+
+	if (c > f->nmap)
+		c = f->nmap;
+	while (c > 0) {
+		const struct chunk *p = f->pages[(c - 1) / MAP_PAGE];
+
+		if (!p)
+			c -= (c - 1) % MAP_PAGE + 1;
+		else if (p[(c - 1) % MAP_PAGE].seg == seg)
+			return c;
+		else
+			c--;
+	}
+	return 0;
+}
+
+/*
+ * Reads take a sealed segment that ends before bytes a version uses for a
+ * damaged one (file.c, seg_read), but a truncate up only punches the
+ * current segment, never extends it: so before the seal it is extended
+ * (sparse) to the end of the last chunk the record uses there.
+ */
+static int cur_cover(struct store_file *f)
+{
+	uint64_t c, need;
+	struct stat st;
+
+	if (!f->cur_seg || f->cur_fd < 0)
+		return 0;
+	c = last_chunk_in(f, f->cur_seg);
+	if (!c)
+		return 0;
+	/* Own chunks sit at their own offsets: chunk c - 1 is the last. */
+	need = f->size < c * STORE_CHUNK ? f->size : c * STORE_CHUNK;
+	if (fstat(f->cur_fd, &st))
+		return -errno;
+	if ((uint64_t)st.st_size < need && ftruncate(f->cur_fd, (off_t)need))
+		return -errno;
+	return 0;
+}
+
 /* Run-length encode the chunk map. */
 static int runs_build(struct store_file *f, uint8_t **raw, uint32_t *n)
 {
@@ -276,6 +322,8 @@ static int seal_commit(struct store_file *f, bool durable, store_apply_fn fn,
 	c->runs = NULL;
 	c->nruns = 0;
 	rc = small_pack(f, durable);
+	if (!rc)
+		rc = cur_cover(f);
 	/* Only a STORE_SYNC store trusts each commit as it lands, so only
 	 * there must the data be on the disk first. Otherwise the commit's
 	 * sync (snap_sync) syncfs()es data and index together before the
@@ -291,27 +339,6 @@ static int seal_commit(struct store_file *f, bool durable, store_apply_fn fn,
 	free(c->runs);
 	c->runs = NULL;
 	return rc;
-}
-
-/* One past the last chunk (before the file's end) in seg, or 0 if none;
- * pages of holes are skipped whole. */
-static uint64_t last_chunk_in(const struct store_file *f, uint64_t seg)
-{
-	uint64_t c = nchunks(f->size);
-
-	if (c > f->nmap)
-		c = f->nmap;
-	while (c > 0) {
-		const struct chunk *p = f->pages[(c - 1) / MAP_PAGE];
-
-		if (!p)
-			c -= (c - 1) % MAP_PAGE + 1;
-		else if (p[(c - 1) % MAP_PAGE].seg == seg)
-			return c;
-		else
-			c--;
-	}
-	return 0;
 }
 
 /*

@@ -816,6 +816,7 @@ void store_close(struct store *s)
 		snap_close(s);	/* its read txn must end before the env */
 		mdb_env_close(s->env);
 	}
+	verify_shutdown(s);
 	seg_cleanup(s);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);

@@ -197,6 +197,10 @@ struct store {
 	pthread_t committer, flusher;
 	atomic_uint_fast64_t commits, ops_done;
 	atomic_uint_fast64_t next_seg;
+	/* Key whose damaged data was logged last (verify.c): a file read
+	 * again and again is one log line, not one per open. */
+	atomic_uint_fast64_t damage_logged;
+	struct verifier *verifier;	/* verify.c: its hasher, or NULL */
 
 	/* seglock protects pins. */
 	pthread_mutex_t seglock;
@@ -398,5 +402,17 @@ int store_index_walk(int fd, uint64_t size, uint64_t *need,
 
 /* fsck.c: recovery at open (no committer yet) */
 int store_recover(struct store *s);
+
+/* verify.c: stop the hasher (store_close, after every working copy). */
+void verify_shutdown(struct store *s);
+
+/* fsck_data.c: is version data there and whole? */
+/* 0, -ENOENT (segment missing) or -EIO (shorter than v's runs in it);
+ * a problem is logged, naming key, version and segment. */
+int fsck_seg_check(struct store *s, MDB_txn *txn, uint64_t oid,
+		   const struct vrec *v, uint64_t seg);
+/* Read each version ids[2i], ids[2i+1] (oid, vseq) in full; no txn open. */
+int fsck_deep(struct store *s, const uint64_t *ids, size_t n,
+	      struct store_fsck_report *r);
 
 #endif
