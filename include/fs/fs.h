@@ -22,6 +22,7 @@ struct fs_opts {
 					 * modes, and so do we where it
 					 * cannot (see versions_cred) */
 	bool sync;			/* -o sync: every commit power-safe */
+	bool verify;			/* -o verify: check sequential reads */
 	bool debug;			/* -d: libfuse debug output */
 	bool create;			/* create STORE if missing */
 	double attr_timeout;		/* seconds; < 0 means default (1.0) */

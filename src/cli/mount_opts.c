@@ -35,6 +35,8 @@ static const struct opt_def opt_table[] = {
 	{ "allow_purge", false, OPT_OURS },
 	{ "sync", false, OPT_OURS },
 	{ "async", false, OPT_OURS },
+	{ "verify", false, OPT_OURS },
+	{ "noverify", false, OPT_OURS },
 	{ "sync_interval=", true, OPT_OURS },
 	{ "amend_window=", true, OPT_OURS },
 	{ "attr_timeout=", true, OPT_OURS },
@@ -169,6 +171,10 @@ static int opt_ours(struct cli_mount_opts *m, const char *opt)
 		o->sync = true;
 	else if (!strcmp(opt, "async"))
 		o->sync = false;
+	else if (!strcmp(opt, "verify"))
+		o->verify = true;
+	else if (!strcmp(opt, "noverify"))
+		o->verify = false;
 	else if (!strcmp(opt, "create"))
 		o->create = true;
 	else if (!strcmp(opt, "nocreate"))

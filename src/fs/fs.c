@@ -70,7 +70,8 @@ static int fs_open_store(struct fs *fs, const struct fs_opts *o)
 	memset(&so, 0, sizeof(so));
 	so.path = o->store_path;
 	so.flags = (o->create ? STORE_CREATE : 0) |
-		   (o->sync ? STORE_SYNC : 0);
+		   (o->sync ? STORE_SYNC : 0) |
+		   (o->verify ? STORE_VERIFY : 0);
 	so.sync_interval_ms = o->sync_interval_ms;
 	so.amend_window_ms = o->amend_window_ms;
 	fs->store_rw = true;
