@@ -101,8 +101,8 @@ static void fsck_print(const char *store, const struct store_fsck_report *r,
 	       r->delete_markers, r->segments, r->bytes_stored);
 	if (deep)
 		printf("versions read: %" PRIu64 " matched their sha256, %"
-		       PRIu64 " have none recorded\n", r->verified,
-		       r->unverified);
+		       PRIu64 " could not be checked (no sha256 recorded)\n",
+		       r->verified, r->unverified);
 	if (problems)
 		printf("versions with missing data: %" PRIu64 "\n"
 		       "versions with data cut short: %" PRIu64 "\n"
