@@ -53,10 +53,11 @@ struct verifier {
 	struct vjob *head, **tail;
 	bool stop;
 	pthread_t thread;
-	/* Versions found damaged (oid, vseq), newest last: a copy opened on
-	 * one fails every read, even one the kernel sends past a gap
-	 * because it cached the bytes before the failed end. */
-	uint64_t bad[BAD_MAX][2];
+	/* Versions found damaged (oid, vseq, first 8 bytes of the sha256:
+	 * a reseal keeps oid and vseq for new bytes), newest last: a copy
+	 * opened on one fails every read, even one the kernel sends past a
+	 * gap because it cached the bytes before the failed end. */
+	uint64_t bad[BAD_MAX][3];
 	unsigned nbad;
 };
 
@@ -152,31 +153,39 @@ void verify_shutdown(struct store *s)
 	s->verifier = NULL;
 }
 
-static bool bad_known(struct verifier *w, uint64_t oid, uint64_t vseq)
+static bool bad_known(struct verifier *w, const uint64_t key[3])
 {
 	unsigned i;
 	bool found = false;
 
 	pthread_mutex_lock(&w->lock);
 	for (i = 0; i < w->nbad && !found; i++)
-		found = w->bad[i][0] == oid && w->bad[i][1] == vseq;
+		found = !memcmp(w->bad[i], key, sizeof(w->bad[i]));
 	pthread_mutex_unlock(&w->lock);
 	return found;
 }
 
-static void bad_add(struct verifier *w, uint64_t oid, uint64_t vseq)
+static void bad_add(struct verifier *w, const uint64_t key[3])
 {
 	pthread_mutex_lock(&w->lock);
 	if (w->nbad == BAD_MAX)
 		memmove(w->bad, w->bad + 1, sizeof(w->bad[0]) * --w->nbad);
-	w->bad[w->nbad][0] = oid;
-	w->bad[w->nbad++][1] = vseq;
+	memcpy(w->bad[w->nbad++], key, sizeof(w->bad[0]));
 	pthread_mutex_unlock(&w->lock);
+}
+
+static void bad_key(const struct store_file *f, const uint8_t sha[32],
+		    uint64_t key[3])
+{
+	key[0] = f->oid;
+	key[1] = f->vseq;
+	memcpy(&key[2], sha, 8);
 }
 
 int verify_start(struct store_file *f, const struct vrec *v)
 {
 	struct file_verify *c;
+	uint64_t key[3];
 
 	if (!(f->s->flags & STORE_VERIFY) ||
 	    !(v->flags & STORE_V_HAS_SHA) || !v->attr.size)
@@ -185,7 +194,8 @@ int verify_start(struct store_file *f, const struct vrec *v)
 	if (!c)
 		return -ENOMEM;
 	c->w = hasher_get(f->s);
-	if (c->w && bad_known(c->w, f->oid, f->vseq)) {
+	bad_key(f, v->sha256, key);
+	if (c->w && bad_known(c->w, key)) {
 		f->hash_bad = f->damaged = true;
 		check_free(c);
 		return 0;
@@ -276,6 +286,7 @@ void file_damage(struct store_file *f, uint64_t seg, const char *fmt, ...)
 static int verify_end(struct store_file *f)
 {
 	struct file_verify *v = f->vfy;
+	uint64_t key[3];
 	uint8_t got[32];
 	int rc = 0;
 
@@ -288,7 +299,8 @@ static int verify_end(struct store_file *f)
 	if (!rc && memcmp(got, v->want, 32)) {
 		file_damage(f, 0, "its bytes do not match its sha256");
 		f->hash_bad = true;
-		bad_add(v->w, f->oid, f->vseq);
+		bad_key(f, v->want, key);
+		bad_add(v->w, key);
 		rc = -EIO;
 	}
 	verify_stop(f);
