@@ -560,6 +560,42 @@ REPL_TIMEOUT = float(os.environ.get("CRRFS_REPL_TIMEOUT",
 STATUS = "user.crrfs.replication-status"
 
 
+
+class MountsTestCase(unittest.TestCase):
+    """A temp dir per test (self.tmp, self.path()) and any number of mounts
+    made in it with self.mount(). tearDown stops them newest first, so a
+    daemon error fails the test that caused it, and removes everything
+    even when a stop fails. Subclasses set TMP_PREFIX and may wrap mount()
+    to give every mount of the file the same rules or environment."""
+
+    TMP_PREFIX = "crrfs-"
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix=self.TMP_PREFIX)
+        self.mounts = []
+
+    def tearDown(self):
+        try:
+            for m in reversed(self.mounts):
+                if m.proc is not None:
+                    m.stop()
+        finally:
+            for m in self.mounts:
+                m.destroy()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *p):
+        return os.path.join(self.tmp, *p)
+
+    def mount(self, start=True, **kw):
+        """A Mount(**kw) that tearDown cleans up, started unless start is
+        False."""
+        m = Mount(**kw)
+        self.mounts.append(m)
+        if start:
+            m.start()
+        return m
+
 def wait_for(cond, what, timeout=None, interval=0.05):
     """Poll cond() until it returns something true and return that; on
     timeout raise AssertionError naming what was awaited and the last

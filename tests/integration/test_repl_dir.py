@@ -21,10 +21,8 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import shutil
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crrfs_harness as h  # noqa: E402
@@ -39,36 +37,14 @@ def live(vs):
     return [(v["version_id"], bool(v["delete_marker"])) for v in vs]
 
 
-class ReplCase(unittest.TestCase):
+class ReplCase(h.MountsTestCase):
     """A temp dir per test with a source mount and destination stores."""
 
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="crrfs-repl-")
-        self.mounts = []
-
-    def tearDown(self):
-        try:
-            for m in reversed(self.mounts):
-                if m.proc is not None:
-                    m.stop()
-        finally:
-            for m in self.mounts:
-                m.destroy()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+    TMP_PREFIX = "crrfs-repl-"
 
     # -- helpers ----------------------------------------------------------
-    def path(self, *p):
-        return os.path.join(self.tmp, *p)
-
     def rules(self, text, name="rules.ini"):
         return h.write_rules(self.path(name), text)
-
-    def mount(self, rules=None, store=None, start=True, **kw):
-        m = h.Mount(rules=rules, store=store, **kw)
-        self.mounts.append(m)
-        if start:
-            m.start()
-        return m
 
     def write(self, m, rel, data):
         p = m.p(rel)

@@ -21,9 +21,7 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crrfs_harness as h  # noqa: E402
@@ -60,25 +58,13 @@ def sha256(b):
     return hashlib.sha256(b).hexdigest()
 
 
-class S3Case(unittest.TestCase):
+class S3Case(h.MountsTestCase):
+
+    TMP_PREFIX = "crrfs-s3-"
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="crrfs-s3-")
-        self.mounts = []
+        super().setUp()
         self.creds = RGW.credentials_file(self.path("credentials"))
-
-    def tearDown(self):
-        try:
-            for m in reversed(self.mounts):
-                if m.proc is not None:
-                    m.stop()
-        finally:
-            for m in self.mounts:
-                m.destroy()
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, *p):
-        return os.path.join(self.tmp, *p)
 
     def bucket(self, versioning=True):
         _buckets[0] += 1
@@ -97,11 +83,8 @@ class S3Case(unittest.TestCase):
         return h.write_rules(self.path(name), text)
 
     def mount(self, rules=None, store=None, expect_errors=False, **kw):
-        m = h.Mount(rules=rules, store=store, env=h.daemon_env(),
-                    expect_errors=expect_errors, **kw)
-        self.mounts.append(m)
-        m.start()
-        return m
+        return super().mount(rules=rules, store=store, env=h.daemon_env(),
+                             expect_errors=expect_errors, **kw)
 
     def mount_fails(self, rules, store=None):
         """A mount that must be refused: its stderr+stdout."""

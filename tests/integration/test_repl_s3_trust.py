@@ -18,11 +18,8 @@ with /usr/bin/aws and `crrfs status --json`, never from the daemon alone.
 
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crrfs_harness as h  # noqa: E402
@@ -42,25 +39,13 @@ def tearDownModule():
         RGW.stop()
 
 
-class S3Trust(unittest.TestCase):
+class S3Trust(h.MountsTestCase):
+
+    TMP_PREFIX = "crrfs-s3-trust-"
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="crrfs-s3-trust-")
-        self.mounts = []
+        super().setUp()
         self.creds = RGW.credentials_file(self.path("credentials"))
-
-    def tearDown(self):
-        try:
-            for m in reversed(self.mounts):
-                if m.proc is not None:
-                    m.stop()
-        finally:
-            for m in self.mounts:
-                m.destroy()
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, *p):
-        return os.path.join(self.tmp, *p)
 
     def bucket(self):
         _buckets[0] += 1
@@ -70,10 +55,7 @@ class S3Trust(unittest.TestCase):
         rules = h.write_rules(self.path("rules.ini"),
                               RGW.dest("s3", bucket, self.creds)
                               + h.rule("all", "s3", dm=True))
-        m = h.Mount(rules=rules, env=h.daemon_env(), **kw)
-        self.mounts.append(m)
-        m.start()
-        return m
+        return super().mount(rules=rules, env=h.daemon_env(), **kw)
 
     def versioning(self, bucket, status):
         RGW.aws("put-bucket-versioning", "--bucket", bucket,

@@ -15,38 +15,15 @@ results are read from the destination store with `crrfs versions
 import errno
 import fcntl
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crrfs_harness as h  # noqa: E402
 
 
-class TrustMisc(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="crrfs-trust-misc-")
-        self.mounts = []
-
-    def tearDown(self):
-        try:
-            for m in reversed(self.mounts):
-                if m.proc is not None:
-                    m.stop()
-        finally:
-            for m in self.mounts:
-                m.destroy()
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def path(self, *p):
-        return os.path.join(self.tmp, *p)
-
-    def mount(self, **kw):
-        m = h.Mount(**kw)
-        self.mounts.append(m)
-        m.start()
-        return m
+class TrustMisc(h.MountsTestCase):
+    TMP_PREFIX = "crrfs-trust-misc-"
 
     def test_replicate_takes_in_the_inbox(self):
         """Records delivered while DEST was held stay in DEST/inbox;
