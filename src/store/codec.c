@@ -53,6 +53,30 @@ uint64_t be64_get(const uint8_t *p)
 	return v;
 }
 
+uint16_t host16_get(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, 2);
+	return v;
+}
+
+uint32_t host32_get(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+uint64_t host64_get(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
 /* Writer and reader cursors: memcpy keeps unaligned access legal. */
 #define PUT(p, x) do { memcpy((p), &(x), sizeof(x)); (p) += sizeof(x); } while (0)
 

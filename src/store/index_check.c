@@ -42,14 +42,9 @@
 #define P_LEAF2 0x20
 #define F_BIGDATA 0x01
 #define F_SUBDATA 0x02
-#define META_MAGIC 0xBEEFC0DEu
 #define DB_BYTES 48
 #define DB_OFF_DEPTH 6
 #define DB_OFF_ROOT 40
-#define META_OFF_FREE_DB 40
-#define META_OFF_MAIN_DB 88
-#define META_OFF_LAST_PG 136
-#define META_OFF_TXNID 144
 #define P_INVALID (~(uint64_t)0)
 #define DEPTH_MAX 64
 
@@ -60,30 +55,6 @@ struct walk {
 	uint64_t visited, missing;	/* missing: first page not there */
 	uint64_t pages;		/* tree and overflow pages found */
 };
-
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
 
 /* 0 and the page in buf, 1 if it lies past the end (w->missing), -errno. */
 static int page_read(struct walk *w, uint64_t pgno, uint8_t *buf)
@@ -112,8 +83,8 @@ static int walk_tree(struct walk *w, uint64_t root, unsigned level,
 static int walk_leaf_node(struct walk *w, const uint8_t *pg, size_t off,
 			  bool main_db, uint8_t *scratch)
 {
-	uint16_t flags = rd16(pg + off + 4);
-	size_t data = off + 8 + rd16(pg + off + 6);
+	uint16_t flags = host16_get(pg + off + 4);
+	size_t data = off + 8 + host16_get(pg + off + 6);
 	uint64_t pgno;
 	uint32_t count;
 	int rc;
@@ -121,12 +92,12 @@ static int walk_leaf_node(struct walk *w, const uint8_t *pg, size_t off,
 	if (flags & F_BIGDATA) {
 		if (data + 8 > w->psize)
 			return -EUCLEAN;
-		pgno = rd64(pg + data);
+		pgno = host64_get(pg + data);
 		rc = page_read(w, pgno, scratch);
 		if (rc)
 			return rc;
-		count = rd32(scratch + 12);
-		if (!(rd16(scratch + 10) & P_OVERFLOW) || !count)
+		count = host32_get(scratch + 12);
+		if (!(host16_get(scratch + 10) & P_OVERFLOW) || !count)
 			return 0;	/* damaged: LMDB says so itself */
 		if (pgno + count > w->npages) {
 			w->missing = w->npages;
@@ -139,7 +110,7 @@ static int walk_leaf_node(struct walk *w, const uint8_t *pg, size_t off,
 		return 0;
 	if (data + DB_BYTES > w->psize)
 		return -EUCLEAN;
-	pgno = rd64(pg + data + DB_OFF_ROOT);
+	pgno = host64_get(pg + data + DB_OFF_ROOT);
 	if (pgno == P_INVALID)
 		return 0;
 	return walk_tree(w, pgno, 0, false);
@@ -148,7 +119,7 @@ static int walk_leaf_node(struct walk *w, const uint8_t *pg, size_t off,
 static int walk_page(struct walk *w, const uint8_t *pg, unsigned level,
 		     bool main_db)
 {
-	uint16_t flags = rd16(pg + 10), lower = rd16(pg + 12);
+	uint16_t flags = host16_get(pg + 10), lower = host16_get(pg + 12);
 	uint8_t *scratch = NULL;
 	unsigned i, nkeys;
 	int rc = 0;
@@ -160,18 +131,19 @@ static int walk_page(struct walk *w, const uint8_t *pg, unsigned level,
 	if ((flags & P_LEAF) && !(scratch = malloc(w->psize)))
 		return -ENOMEM;
 	for (i = 0; i < nkeys && !rc; i++) {
-		size_t off = rd16(pg + PAGE_HDR + 2 * i);
+		size_t off = host16_get(pg + PAGE_HDR + 2 * i);
 
 		if (off < PAGE_HDR || off + 8 > w->psize) {
 			rc = -EUCLEAN;
 			break;
 		}
-		if (flags & P_BRANCH)
-			rc = walk_tree(w, rd16(pg + off) |
-				       (uint64_t)rd16(pg + off + 2) << 16 |
-				       (uint64_t)rd16(pg + off + 4) << 32,
-				       level + 1, main_db);
-		else
+		if (flags & P_BRANCH) {
+			uint64_t child = host16_get(pg + off) |
+				(uint64_t)host16_get(pg + off + 2) << 16 |
+				(uint64_t)host16_get(pg + off + 4) << 32;
+
+			rc = walk_tree(w, child, level + 1, main_db);
+		} else
 			rc = walk_leaf_node(w, pg, off, main_db, scratch);
 	}
 	free(scratch);
@@ -196,17 +168,35 @@ static int walk_tree(struct walk *w, uint64_t root, unsigned level,
 	return rc;
 }
 
+int index_meta_txnid(const uint8_t *page, uint64_t *txnid)
+{
+	if (host32_get(page + META_OFF_MAGIC) != META_MAGIC ||
+	    host32_get(page + META_OFF_VERSION) != 1)
+		return -EINVAL;
+	*txnid = host64_get(page + META_OFF_TXNID);
+	return 0;
+}
+
+uint32_t index_meta_psize(const uint8_t *page)
+{
+	uint32_t psize = host32_get(page + META_OFF_PSIZE);
+
+	if (psize < 4096 || psize > 65536 || (psize & (psize - 1)))
+		return 0;
+	return psize;
+}
+
 /* The meta page LMDB will use (the newer valid one) into meta. */
 static int meta_pick(int fd, uint8_t *meta, uint32_t *psize)
 {
 	uint8_t *page = NULL;
-	uint64_t best = 0;
+	uint64_t best = 0, txnid;
 	int i, rc = 0, found = 0;
 
 	if (pread(fd, meta, 4096, 0) != 4096)
 		return 1;
-	*psize = rd32(meta + META_OFF_FREE_DB);	/* md_pad of the free DB */
-	if (*psize < 4096 || *psize > 65536 || (*psize & (*psize - 1)))
+	*psize = index_meta_psize(meta);
+	if (!*psize)
 		return -EUCLEAN;
 	page = malloc(*psize);
 	if (!page)
@@ -218,10 +208,9 @@ static int meta_pick(int fd, uint8_t *meta, uint32_t *psize)
 			rc = -errno;
 		else if ((size_t)n != *psize)
 			rc = 1;
-		else if (rd32(page + PAGE_HDR) == META_MAGIC &&
-			 rd32(page + PAGE_HDR + 4) == 1 &&
-			 (!found || rd64(page + META_OFF_TXNID) > best)) {
-			best = rd64(page + META_OFF_TXNID);
+		else if (!index_meta_txnid(page, &txnid) &&
+			 (!found || txnid > best)) {
+			best = txnid;
 			memcpy(meta, page, 4096);
 			found = 1;
 		}
@@ -248,13 +237,13 @@ int store_index_walk(int fd, uint64_t size, uint64_t *need,
 		return rc == 1 ? 1 : 0;	/* a bad meta: mdb_env_open says */
 	}
 	w.npages = size / w.psize;
-	*need = (rd64(meta + META_OFF_LAST_PG) + 1) * w.psize;
+	*need = (host64_get(meta + META_OFF_LAST_PG) + 1) * w.psize;
 	if (*need <= size && !pages)
 		return 0;
-	root = rd64(meta + META_OFF_FREE_DB + DB_OFF_ROOT);
+	root = host64_get(meta + META_OFF_FREE_DB + DB_OFF_ROOT);
 	if (root != P_INVALID)
 		rc = walk_tree(&w, root, 0, false);
-	root = rd64(meta + META_OFF_MAIN_DB + DB_OFF_ROOT);
+	root = host64_get(meta + META_OFF_MAIN_DB + DB_OFF_ROOT);
 	if (!rc && root != P_INVALID)
 		rc = walk_tree(&w, root, 0, true);
 	if (rc == 1)

@@ -43,11 +43,6 @@
 #define SNAP_MAGIC "CRRFSNP1"
 #define SNAP_PAGE_MAX 65536
 #define SNAP_SLOT (SNAP_PAGE_MAX + 256)
-#define META_MAGIC 0xBEEFC0DEu
-#define META_OFF_MAGIC 16
-#define META_OFF_VERSION 20
-#define META_OFF_PSIZE 40
-#define META_OFF_TXNID 144
 
 /* One slot of synced-meta; sum covers magic .. page[psize]. */
 struct snap_rec {
@@ -59,22 +54,6 @@ struct snap_rec {
 	uint32_t pad;		/* 0 */
 	uint8_t page[SNAP_PAGE_MAX];
 };
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
 
 int snap_boot_id(const struct store *s, char out[40])
 {
@@ -120,16 +99,6 @@ static int pwrite_full(int fd, const void *buf, size_t n, off_t off)
 	return (size_t)r == n ? 0 : -EIO;
 }
 
-/* A meta page of data.mdb: its txnid, or -EINVAL if it is no valid one. */
-static int meta_txnid(const uint8_t *page, uint64_t *txnid)
-{
-	if (rd32(page + META_OFF_MAGIC) != META_MAGIC ||
-	    rd32(page + META_OFF_VERSION) != 1)
-		return -EINVAL;
-	*txnid = rd64(page + META_OFF_TXNID);
-	return 0;
-}
-
 /* Save the meta page of the snapshot just synced (by the one thread that
  * commits: the committer, or store_close after it stopped). */
 static int snap_save(struct store *s)
@@ -138,6 +107,7 @@ static int snap_save(struct store *s)
 	char p[SEG_PATH_MAX];
 	uint8_t head[4096];
 	uint64_t txnid, want;
+	uint32_t psize;
 	MDB_envinfo info;
 	int fd, rc, slot;
 
@@ -148,14 +118,14 @@ static int snap_save(struct store *s)
 	if (fd < 0)
 		return -errno;
 	rc = pread_full(fd, head, sizeof(head), 0);
-	if (!rc && (rd32(head + META_OFF_PSIZE) > SNAP_PAGE_MAX ||
-		    rd32(head + META_OFF_PSIZE) < 4096))
+	psize = rc ? 0 : index_meta_psize(head);
+	if (!rc && (!psize || psize > SNAP_PAGE_MAX))
 		rc = -EINVAL;
 	for (slot = 0; !rc && slot < 2; slot++) {
-		rp->psize = rd32(head + META_OFF_PSIZE);
+		rp->psize = psize;
 		rc = pread_full(fd, rp->page, rp->psize,
 				(off_t)slot * rp->psize);
-		if (!rc && !meta_txnid(rp->page, &txnid) && txnid == want)
+		if (!rc && !index_meta_txnid(rp->page, &txnid) && txnid == want)
 			break;
 	}
 	close(fd);
@@ -294,7 +264,7 @@ int snap_recover(const struct store *s)
 	rc = page ? 0 : -ENOMEM;
 	for (slot = 0; !rc && slot < 2; slot++) {
 		rc = pread_full(fd, page, r->psize, (off_t)slot * r->psize);
-		if (!rc && !meta_txnid(page, &t) && t > newest)
+		if (!rc && !index_meta_txnid(page, &t) && t > newest)
 			newest = t;
 		rc = rc == -EIO ? 0 : rc;	/* a short file: torn */
 	}

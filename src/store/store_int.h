@@ -152,6 +152,10 @@ int vrec_clone(const struct vrec *src, struct vrec *dst, void **buf);
 /* Big-endian 8-byte keys. */
 void be64_put(uint8_t *p, uint64_t v);
 uint64_t be64_get(const uint8_t *p);
+/* Unaligned fields in host byte order, as LMDB writes its file. */
+uint16_t host16_get(const uint8_t *p);
+uint32_t host32_get(const uint8_t *p);
+uint64_t host64_get(const uint8_t *p);
 
 /* A pinned segment (in memory only). */
 struct pin {
@@ -399,6 +403,24 @@ int store_index_check(const struct store *s);
  */
 int store_index_walk(int fd, uint64_t size, uint64_t *need,
 		     uint64_t *pages);
+/*
+ * LMDB 0.9's meta page (data version 1, 64-bit), as both index_check.c
+ * and snapshot.c read it from the file before LMDB opens it: offsets from
+ * the start of page 0 or 1 (a 16-byte page header, then magic, version,
+ * address, map size, the free and main DB records, last page, txnid).
+ */
+#define META_MAGIC 0xBEEFC0DEu
+#define META_OFF_MAGIC 16
+#define META_OFF_VERSION 20
+#define META_OFF_FREE_DB 40
+#define META_OFF_PSIZE 40	/* md_pad of the free DB holds the page size */
+#define META_OFF_MAIN_DB 88
+#define META_OFF_LAST_PG 136
+#define META_OFF_TXNID 144
+/* page's txnid if it is a meta page LMDB would accept: 0, or -EINVAL. */
+int index_meta_txnid(const uint8_t *page, uint64_t *txnid);
+/* The page size a meta page names, 0 if no LMDB could have written it. */
+uint32_t index_meta_psize(const uint8_t *page);
 
 /* fsck.c: recovery at open (no committer yet) */
 int store_recover(struct store *s);
