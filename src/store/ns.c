@@ -231,34 +231,46 @@ out:
 	return rc == 1 ? 0 : rc;
 }
 
-int dir_has_children_txn(struct store *s, MDB_txn *txn, uint64_t dir)
+int dir_children_count(struct store *s, MDB_txn *txn, uint64_t dir,
+		       bool dirs_only, uint64_t most, uint64_t *n)
 {
 	uint8_t k[8];
 	MDB_cursor *c = NULL;
 	MDB_val key = { 8, k }, val;
 	int rc, mrc;
 
+	*n = 0;
 	be64_put(k, dir);
 	rc = store_err(mdb_cursor_open(txn, s->dirents, &c));
-	if (rc)
-		return rc;
-	for (mrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE); !mrc;
-	     mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+	for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &key, &val,
+						      MDB_SET_RANGE);
+	     !mrc; mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		const uint8_t *kp = key.mv_data;
 		struct obj o;
 
-		if (key.mv_size < 11 || be64_get(key.mv_data) != dir ||
-		    val.mv_size != 8)
+		if (key.mv_size < 11 || be64_get(kp) != dir)
 			break;
-		rc = obj_get(s, txn, be64_get(val.mv_data), &o);
-		if (rc)
+		/* The kind byte spares a folder count every file's record. */
+		if (dirs_only && kp[key.mv_size - 1] != KIND_DIR)
+			continue;
+		rc = val.mv_size == 8 ? obj_get(s, txn, be64_get(val.mv_data),
+						 &o) : -EIO;
+		if (rc || (obj_alive(&o) && ++*n == most))
 			break;
-		if (obj_alive(&o)) {
-			rc = 1;
-			break;
-		}
 	}
-	mdb_cursor_close(c);
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = store_err(mrc);
+	if (c)
+		mdb_cursor_close(c);
 	return rc;
+}
+
+int dir_has_children_txn(struct store *s, MDB_txn *txn, uint64_t dir)
+{
+	uint64_t n;
+	int rc = dir_children_count(s, txn, dir, false, 1, &n);
+
+	return rc ? rc : n > 0;
 }
 
 int store_dir_has_children(struct store *s, uint64_t dir)

@@ -131,43 +131,6 @@ int obj_put(struct store *s, MDB_txn *txn, uint64_t oid, struct obj *o)
 	return rc;
 }
 
-/* Live folder children of dir, counted once for a folder written before
- * the count was kept. */
-static int subdirs_count(struct store *s, MDB_txn *txn, uint64_t dir,
-			 uint64_t *n)
-{
-	uint8_t k[8];
-	MDB_cursor *c = NULL;
-	MDB_val key = { 8, k }, val;
-	int rc, mrc;
-
-	*n = 0;
-	be64_put(k, dir);
-	rc = store_err(mdb_cursor_open(txn, s->dirents, &c));
-	for (mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(c, &key, &val,
-						      MDB_SET_RANGE);
-	     !mrc; mrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-		const uint8_t *kp = key.mv_data;
-		struct obj o;
-
-		if (key.mv_size < 11 || be64_get(kp) != dir)
-			break;
-		if (kp[key.mv_size - 1] != KIND_DIR)
-			continue;
-		rc = val.mv_size == 8 ? obj_get(s, txn, be64_get(val.mv_data),
-						 &o) : -EIO;
-		if (rc)
-			break;
-		if (obj_alive(&o))
-			(*n)++;
-	}
-	if (!rc && mrc && mrc != MDB_NOTFOUND)
-		rc = store_err(mrc);
-	if (c)
-		mdb_cursor_close(c);
-	return rc;
-}
-
 int dir_changed(struct store *s, MDB_txn *txn, uint64_t dir, int subdirs)
 {
 	struct obj d;
@@ -180,7 +143,8 @@ int dir_changed(struct store *s, MDB_txn *txn, uint64_t dir, int subdirs)
 	if (rc)
 		return rc;
 	if (!d.dir_known) {
-		rc = subdirs_count(s, txn, dir, &d.nsubdirs);
+		rc = dir_children_count(s, txn, dir, true, 0,
+					&d.nsubdirs);
 		if (rc)
 			return rc;
 		d.dir_known = true;

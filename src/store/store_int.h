@@ -312,6 +312,13 @@ int pending_put(struct store_txn *t, uint64_t oid, struct obj *o,
 		const struct vrec *v, bool pending);
 int pending_end(struct store_txn *t, uint64_t oid, struct obj *o);
 int parent_check(struct store *s, MDB_txn *txn, uint64_t parent);
+/*
+ * Live or pending children of folder dir (folders only if dirs_only)
+ * into *n, counting no further than most (0: all): 0 or -errno, -EIO for
+ * a damaged dirent.
+ */
+int dir_children_count(struct store *s, MDB_txn *txn, uint64_t dir,
+		       bool dirs_only, uint64_t most, uint64_t *n);
 /* 1 if folder dir has a live or pending child, 0 if not, or -errno. */
 int dir_has_children_txn(struct store *s, MDB_txn *txn, uint64_t dir);
 int draft_drop(struct store_txn *t, uint64_t oid, struct obj *o);
