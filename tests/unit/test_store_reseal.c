@@ -32,6 +32,17 @@ static void check_clean(struct store *s)
 	CHECK_EQ_INT(r.orphan_segments, 0);
 }
 
+/* Version vseq of oid (0: the head) holds the text want. */
+static void check_text(struct store *s, uint64_t oid, uint64_t vseq,
+		       const char *want)
+{
+	size_t len;
+	char *got = tst_get(s, oid, vseq, &len);
+
+	CHECK_EQ_STR(got, want);
+	free(got);
+}
+
 /* Content as of the last close, in one version with the first id. */
 static void test_replaces_unexposed(struct store *s)
 {
@@ -76,8 +87,6 @@ static void test_keeps_seen_versions(struct store *s)
 {
 	struct store_file *f = NULL;
 	struct store_entry e, e2, e3;
-	size_t len;
-	char *got;
 	uint64_t oid;
 
 	oid = tst_put(s, STORE_ROOT_OID, "seen", "first", 5);
@@ -89,23 +98,17 @@ static void test_keeps_seen_versions(struct store *s)
 	CHECK_EQ_INT(reseal(f, oid, e.head.vseq, &e2), 0);
 	CHECK_EQ_INT(tst_nversions(s, oid), 2);
 	CHECK(e2.head.vseq != e.head.vseq);
-	got = tst_get(s, oid, e.head.vseq, &len);
-	CHECK_EQ_STR(got, "first");
-	free(got);
+	check_text(s, oid, e.head.vseq, "first");
 	/* e is not the head any more: the next reseal naming it adds one. */
 	CHECK_EQ_INT(store_file_write(f, "+", 1, 6), 1);
 	CHECK_EQ_INT(reseal(f, oid, e.head.vseq, &e3), 0);
 	CHECK_EQ_INT(tst_nversions(s, oid), 3);
-	got = tst_get(s, oid, e2.head.vseq, &len);
-	CHECK_EQ_STR(got, "first+");
-	free(got);
+	check_text(s, oid, e2.head.vseq, "first+");
 	/* ... and naming the head (unexposed) replaces it. */
 	CHECK_EQ_INT(store_file_write(f, "+", 1, 7), 1);
 	CHECK_EQ_INT(reseal(f, oid, e3.head.vseq, &e2), 0);
 	CHECK_EQ_INT(tst_nversions(s, oid), 3);
-	got = tst_get(s, oid, 0, &len);
-	CHECK_EQ_STR(got, "first+++");
-	free(got);
+	check_text(s, oid, 0, "first+++");
 	store_file_free(f);
 	check_clean(s);
 }
