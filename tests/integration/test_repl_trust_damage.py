@@ -8,14 +8,18 @@ destination gets nothing for that key.
 Design choice: the files are written by a mount without rules, their
 sha256 recorded (the user.crrfs.sha256 xattr), the store unmounted and
 its segments damaged (found by content), then mounted again with a dir
-rule and `crrfs resync` queues the existing versions. resync waits until
+rule (or an s3 one, against a real Ceph RGW started for the S3 class)
+and `crrfs resync` queues the existing versions. resync waits until
 nothing is pending, so a damaged job retried for ever would hang it (it
 has a timeout); it must end with exit 1 and the versions FAILED. A clean
-file written alongside must arrive, so the rule did work.
+file written alongside must arrive, so the rule did work. For S3 the three
+paths are damaged: a body in memory (up to 8 MiB), a streamed one, and a
+multipart upload (64 MiB or more), which must be aborted, not completed.
 """
 
 import os
 import sys
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crrfs_harness as h  # noqa: E402
@@ -47,11 +51,14 @@ def find_in_segments(store, needle):
 
 class TestReplDamage(ReplCase):
 
-    def setup_files(self, files):
-        """A store with files (name -> bytes) and their sha256 recorded,
-        unmounted; plus a dir destination's rule file."""
+    def setUp(self):
+        super().setUp()
         self.dest = self.path("replica")
         self.r = self.rules(h.dir_dest("dr", self.dest) + h.rule("all", "dr"))
+
+    def setup_files(self, files):
+        """A store with files (name -> bytes) and their sha256 recorded,
+        unmounted."""
         m = self.mount()
         self.vid = {}
         for name, data in files.items():
@@ -65,6 +72,7 @@ class TestReplDamage(ReplCase):
         """Mount with the rule, resync: the damaged names end FAILED with
         the reason, one log line each, nothing of them in DEST."""
         m.rules = self.r
+        m.env = self.env
         m.expect_errors = True
         m.start()
         rc, out, err = h.crrfs("resync", m.mnt, timeout=120)
@@ -86,26 +94,39 @@ class TestReplDamage(ReplCase):
             lines = [ln for ln in log.splitlines()
                      if "replication of '%s'" % n in ln]
             self.assertEqual(len(lines), 1, log)
-            self.assert_absent(self.dest, n)
+            self.assert_not_shipped(n)
+        self.assert_nothing_left()
+        return fails
+
+    env = None
+
+    def assert_not_shipped(self, key):
+        self.assert_absent(self.dest, key)
+
+    def assert_nothing_left(self):
         inbox = os.path.join(self.dest, "inbox")
         left = [e for e in os.listdir(inbox) if not e.startswith(".")] \
             if os.path.isdir(inbox) else []
         self.assertEqual(left, [], "records left in the inbox")
-        return fails
+
+    def damage(self, m, files, where):
+        """Overwrite 64 bytes of each named file at its offset."""
+        for name, at in where.items():
+            data = files[name]
+            seg, off = find_in_segments(m.store, data[at:at + 64])
+            with open(seg, "r+b") as f:
+                f.seek(off)
+                f.write(b"\0" * 64)
 
     def test_overwritten_bytes_are_not_shipped(self):
         """Bytes overwritten inside the segments of a small and a large
         (several pieces) file: both FAILED as not matching their sha256;
         the clean file arrives."""
-        small = os.urandom(300 * KiB)
-        large = os.urandom(12 * MiB + 4321)
-        m = self.setup_files({"small": small, "large": large,
-                              "clean": b"clean bytes\n"})
-        for data, at in ((small, 100 * KiB), (large, 11 * MiB)):
-            seg, off = find_in_segments(m.store, data[at:at + 64])
-            with open(seg, "r+b") as f:
-                f.seek(off)
-                f.write(b"\0" * 64)
+        files = {"small": os.urandom(300 * KiB),
+                 "large": os.urandom(12 * MiB + 4321),
+                 "clean": b"clean bytes\n"}
+        m = self.setup_files(files)
+        self.damage(m, files, {"small": 100 * KiB, "large": 11 * MiB})
         fails = self.resync_fails(m, ["small", "large"])
         for n in ("small", "large"):
             self.assertIn(DAMAGED, fails[n]["error"])
@@ -121,6 +142,59 @@ class TestReplDamage(ReplCase):
         fails = self.resync_fails(m, ["cut"])
         self.assertIn("cannot be read (Input/output error)",
                       fails["cut"]["error"])
+
+
+class TestReplDamageS3(TestReplDamage):
+    """The same through an s3 destination on RGW."""
+
+    rgw = None
+
+    @classmethod
+    def setUpClass(cls):
+        missing = h.have_rgw()
+        if missing:
+            raise unittest.SkipTest("no RGW here: " + missing)
+        cls.rgw = h.RGW().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.rgw is not None:
+            cls.rgw.stop()
+
+    def setUp(self):
+        super().setUp()
+        creds = self.rgw.credentials_file(self.path("credentials"))
+        self.bucket = self.rgw.make_bucket("crrfs-damage-%d" % id(self))
+        self.r = self.rules(self.rgw.dest("s3", self.bucket, creds)
+                            + h.rule("all", "s3"), "s3.ini")
+        self.env = h.daemon_env()
+
+    def assert_not_shipped(self, key):
+        got = [v for v in self.rgw.list_versions(self.bucket)
+               if v["key"] == key]
+        self.assertEqual(got, [], "%s should not be in the bucket" % key)
+
+    def assert_nothing_left(self):
+        rc, out, err = self.rgw.aws_raw("list-multipart-uploads",
+                                        "--bucket", self.bucket)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn('"UploadId"', out, "an upload was left behind")
+
+    def test_overwritten_bytes_are_not_shipped(self):
+        """In memory, streamed and multipart: each FAILED as not matching
+        its sha256, the multipart upload aborted; the clean file
+        arrives."""
+        files = {"small": os.urandom(300 * KiB),
+                 "streamed": os.urandom(12 * MiB + 4321),
+                 "multi": os.urandom(66 * MiB + 4321),
+                 "clean": b"clean bytes\n"}
+        m = self.setup_files(files)
+        self.damage(m, files, {"small": 100 * KiB, "streamed": 11 * MiB,
+                               "multi": 40 * MiB})
+        fails = self.resync_fails(m, ["small", "streamed", "multi"])
+        for n in ("small", "streamed", "multi"):
+            self.assertIn(DAMAGED, fails[n]["error"])
+        h.wait_status(m.p("clean"), "COMPLETED")
 
 
 if __name__ == "__main__":
