@@ -226,6 +226,11 @@ static void *mpu_worker(void *arg)
 	unsigned i;
 
 	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		i = m->rc ? m->nparts : m->next;
+		pthread_mutex_unlock(&m->lock);
+		if (i >= m->nparts)	/* no slot to wait for then */
+			break;
 		if (remote_cancelled(m->o) || part_slot_take(m)) {
 			mpu_fail(m, -ECANCELED, "cancelled");
 			break;
