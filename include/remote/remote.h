@@ -123,6 +123,17 @@ int remote_check(struct remote *r, char *why, size_t whylen);
 int remote_ship(struct remote *r, const struct remote_obj *o, char *why,
 		size_t whylen);
 
+/*
+ * A ship must never send bytes that are not the version's: fill why for
+ * a version whose data is bad and return the -errno to fail with. rc 0:
+ * the bytes read do not match o->v.sha256 (returns -EIO); rc -EIO: the
+ * store could not read them (a segment cut short); any other -errno: a
+ * read that failed. Every one but -EAGAIN makes the job FAILED, not
+ * retried: damage does not heal by waiting.
+ */
+int remote_bad_data(const struct remote_obj *o, int rc, char *why,
+		    size_t whylen);
+
 /* The destination's name (the [destination NAME] of the rule file). */
 const char *remote_name(const struct remote *r);
 

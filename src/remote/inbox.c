@@ -176,8 +176,7 @@ static int data_copy(int fd, const struct remote_obj *o, uint8_t sha[32],
 	    !(o->v.flags & STORE_V_DELETE_MARKER)) {
 		rc = store_file_open(o->src, o->oid, o->v.vseq, &f);
 		if (rc) {
-			snprintf(why, whylen, "cannot read source version: %s",
-				 strerror(-rc));
+			rc = remote_bad_data(o, rc, why, whylen);
 			goto out;
 		}
 	}
@@ -191,11 +190,9 @@ static int data_copy(int fd, const struct remote_obj *o, uint8_t sha[32],
 			goto out;
 		}
 		n = store_file_read(f, buf, want, off);
-		if (n <= 0) {
-			rc = n < 0 ? (int)n : -EIO;
-			snprintf(why, whylen, "cannot read source version: %s",
-				 n < 0 ? strerror(-rc)
-				       : "shorter than its size");
+		if (n <= 0) {	/* cut short: damage, as EIO is */
+			rc = remote_bad_data(o, n < 0 ? (int)n : -EIO, why,
+					     whylen);
 			goto out;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
@@ -205,12 +202,10 @@ static int data_copy(int fd, const struct remote_obj *o, uint8_t sha[32],
 		off += (uint64_t)n;
 	}
 	EVP_DigestFinal_ex(ctx, sha, NULL);
+	/* Before the record is renamed in: the caller removes it. */
 	if (f && (o->v.flags & STORE_V_HAS_SHA) &&
-	    memcmp(sha, o->v.sha256, 32)) {
-		rc = -EIO;
-		snprintf(why, whylen,
-			 "source version does not match its checksum");
-	}
+	    memcmp(sha, o->v.sha256, 32))
+		rc = remote_bad_data(o, 0, why, whylen);
 out:
 	store_file_free(f);
 	EVP_MD_CTX_free(ctx);

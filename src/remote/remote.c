@@ -1,12 +1,14 @@
 /*
  * remote.c - the face of src/remote/: pick the backend by destination
  * type, then thin wrappers over its vtable. Nothing else lives here, so
- * a backend is all in its own file.
+ * a backend is all in its own file, but for the one reason every backend
+ * gives for a version whose bytes are not its own.
  */
 #include "remote/remote.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "s3/http.h"
 
@@ -49,4 +51,23 @@ void remote_free(struct remote *r)
 {
 	if (r)
 		r->ops->free(r);
+}
+
+int remote_bad_data(const struct remote_obj *o, int rc, char *why,
+		    size_t whylen)
+{
+	if (!rc) {
+		snprintf(why, whylen, "data of '%s' version %s does not match "
+			 "its sha256: the store's copy is damaged (run crrfs "
+			 "fsck --deep)", o->key, o->v.vid);
+		return -EIO;
+	}
+	if (rc == -EIO)
+		snprintf(why, whylen, "data of '%s' version %s cannot be read "
+			 "(%s): the store's copy is damaged (run crrfs fsck "
+			 "--deep)", o->key, o->v.vid, strerror(-rc));
+	else
+		snprintf(why, whylen, "cannot read data of '%s' version %s: %s",
+			 o->key, o->v.vid, strerror(-rc));
+	return rc;
 }

@@ -13,7 +13,8 @@
  * Bytes are read from the source store outside any transaction: small
  * objects into memory (so they also get a Content-MD5), bigger ones
  * streamed from the store with the SHA-256 the store keeps, so a 60 MiB
- * file never sits in memory.
+ * file never sits in memory. Bytes that do not make that SHA-256 never
+ * become the replica (ship_file): damage at the source fails the job.
  *
  * Every write must answer with a version id: one without (or "null")
  * means versioning was suspended after the mount checked it, and the
@@ -28,6 +29,8 @@
 #include "remote/remote_s3_int.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,64 +197,140 @@ int remote_s3_drop_upload(struct remote_s3 *r, const struct remote_obj *o,
 	return rc;
 }
 
+/* A streamed body's source; the first read error is kept for why. */
+struct stream_src {
+	struct store_file *f;
+	int err;
+};
+
 static ssize_t file_read(void *arg, void *buf, size_t len, uint64_t off)
 {
-	return store_file_read(arg, buf, len, off);
+	struct stream_src *src = arg;
+	ssize_t n = store_file_read(src->f, buf, len, off);
+
+	if (n < 0 && !src->err)
+		src->err = (int)n;
+	return n;
 }
 
-/* A whole file version: in memory, streamed, or in parts. */
-static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
-		     struct s3_hdrs *h, const char *sha, char *why,
-		     size_t whylen)
+/*
+ * The server refused a streamed body as not matching its signed
+ * sha256: hash what the store gives now, to tell damage from a transfer
+ * that garbled it. 0 (the store's bytes match: not damage), or the
+ * failure remote_bad_data makes of it.
+ */
+static int stream_recheck(const struct remote_obj *o, struct store_file *f,
+			  uint64_t size, const uint8_t want[32], char *why,
+			  size_t whylen)
 {
-	struct store_file *f = NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t *buf = malloc(1u << 20), got[32];
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!ctx || !buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (off < size) {
+		size_t want_n = size - off < (1u << 20) ? (size_t)(size - off)
+							: (1u << 20);
+		ssize_t n = store_file_read(f, buf, want_n, off);
+
+		if (n <= 0) {
+			rc = remote_bad_data(o, n < 0 ? (int)n : -EIO, why,
+					     whylen);
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	EVP_DigestFinal_ex(ctx, got, NULL);
+	if (memcmp(got, want, 32))
+		rc = remote_bad_data(o, 0, why, whylen);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+/*
+ * A small version into *buf (the caller frees it), checked against
+ * digest here: the client signs a body in memory with the hash of what
+ * it was given, so nobody else would notice.
+ */
+static int read_whole(const struct remote_obj *o, struct store_file *f,
+		      uint64_t size, const uint8_t digest[32], char **buf,
+		      char *why, size_t whylen)
+{
+	uint8_t got[32];
+	ssize_t n;
+
+	*buf = malloc(size ? (size_t)size : 1);
+	if (!*buf) {
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	n = size ? store_file_read(f, *buf, (size_t)size, 0) : 0;
+	if (n != (ssize_t)size)
+		return remote_bad_data(o, n < 0 ? (int)n : -EIO, why, whylen);
+	SHA256((const uint8_t *)*buf, (size_t)size, got);
+	if (memcmp(got, digest, 32))
+		return remote_bad_data(o, 0, why, whylen);
+	return 0;
+}
+
+/*
+ * A whole file version: in memory, streamed, or in parts. digest is the
+ * version's sha256 (sha in hex): bytes that do not match it never go
+ * out as the version. In memory read_whole hashes them; a streamed body
+ * is signed with digest, so the server refuses it (-EBADMSG) and
+ * stream_recheck says why; multipart parts are hashed as they are read.
+ */
+static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
+		     struct s3_hdrs *h, const uint8_t digest[32],
+		     const char *sha, char *why, size_t whylen)
+{
+	struct stream_src src = { 0 };
 	struct s3_body b = { 0 };
 	char *buf = NULL, vid[S3_ID_MAX] = "";
 	uint64_t size;
-	ssize_t n;
 	int rc;
 
-	rc = store_file_open(o->src, o->oid, o->v.vseq, &f);
-	if (rc) {
-		snprintf(why, whylen, "cannot read version %s of '%s': %s",
-			 o->v.vid, o->key, strerror(-rc));
-		return rc;
-	}
-	size = store_file_size(f);
+	rc = store_file_open(o->src, o->oid, o->v.vseq, &src.f);
+	if (rc)
+		return remote_bad_data(o, rc, why, whylen);
+	size = store_file_size(src.f);
 	if (size >= S3_MULTIPART_MIN) {
-		rc = remote_s3_multipart(r, o, f, size, h, why, whylen);
+		rc = remote_s3_multipart(r, o, src.f, size, digest, h, why,
+					 whylen);
 		goto out;
 	}
 	if (size <= S3_INMEM_MAX) {
-		buf = malloc(size ? (size_t)size : 1);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		n = size ? store_file_read(f, buf, (size_t)size, 0) : 0;
-		if (n != (ssize_t)size) {
-			rc = n < 0 ? (int)n : -EIO;
-			goto fail;
-		}
+		rc = read_whole(o, src.f, size, digest, &buf, why, whylen);
+		if (rc)
+			goto out;
 		b.data = buf;
 	} else {
 		b.read = file_read;
-		b.read_arg = f;
+		b.read_arg = &src;
 		b.sha256_hex = sha;
 	}
 	b.len = size;
 	b.cancel = o->cancel;
 	rc = s3_put_object(r->c, o->key, (const char *const *)h->v, h->n, &b,
 			   vid, why, whylen);
+	if (rc && rc != -ECANCELED && src.err)
+		rc = remote_bad_data(o, src.err, why, whylen);
+	else if (rc == -EBADMSG)
+		rc = stream_recheck(o, src.f, size, digest, why, whylen) ?
+		     -EIO : rc;
 	if (!rc)
 		rc = remote_s3_versioned(r, o, vid, why, whylen);
-	goto out;
-fail:
-	snprintf(why, whylen, "cannot read version %s of '%s': %s", o->v.vid,
-		 o->key, strerror(-rc));
 out:
 	free(buf);
-	store_file_free(f);
+	store_file_free(src.f);
 	return rc;
 }
 
@@ -297,11 +376,8 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 		memcpy(digest, o->v.sha256, 32);
 	} else {
 		rc = store_sha256(o->src, o->oid, o->v.vseq, digest);
-		if (rc) {
-			snprintf(why, whylen, "cannot read version %s of "
-				 "'%s': %s", o->v.vid, o->key, strerror(-rc));
-			return rc;
-		}
+		if (rc)
+			return remote_bad_data(o, rc, why, whylen);
 	}
 	hex32(digest, sha);
 	rc = remote_s3_headers(r, o, sha, &h, why, whylen);
@@ -310,7 +386,7 @@ static int s3_ship(struct remote *base, const struct remote_obj *o,
 	b.cancel = o->cancel;
 	switch (o->v.type) {
 	case STORE_T_FILE:
-		rc = ship_file(r, o, &h, sha, why, whylen);
+		rc = ship_file(r, o, &h, digest, sha, why, whylen);
 		break;
 	case STORE_T_DIR:	/* a zero-byte "folder" object */
 		b.data = "";

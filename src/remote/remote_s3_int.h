@@ -85,9 +85,14 @@ int remote_s3_versioned(struct remote_s3 *r, const struct remote_obj *o,
 int remote_s3_drop_upload(struct remote_s3 *r, const struct remote_obj *o,
 			  char *why, size_t whylen);
 
-/* Ship the data of file version o (size bytes) in a multipart upload. */
+/*
+ * Ship the data of file version o (size bytes) in a multipart upload;
+ * the parts are hashed in order as they are read, and the upload is
+ * aborted, not completed, when they do not make digest.
+ */
 int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 			struct store_file *f, uint64_t size,
-			const struct s3_hdrs *h, char *why, size_t whylen);
+			const uint8_t digest[32], const struct s3_hdrs *h,
+			char *why, size_t whylen);
 
 #endif

@@ -21,6 +21,14 @@
  * a time and gives it back after each part, so uploads waiting for a
  * buffer always make progress.
  *
+ * Damage: each part is hashed (sha256 of the whole version, in part
+ * order) before it is sent, so a part waits for the one before it to be
+ * hashed. A thread takes its buffer before its part number, so the
+ * lowest part not yet hashed is always held by a thread that is reading
+ * it, never one waiting for a buffer: no deadlock. When the hash of all
+ * parts is not the version's sha256, the upload is aborted: damage at
+ * the source never becomes the replica.
+ *
  * Cancel (remote_obj.cancel): the parts in flight are aborted by their
  * own transfers (the flag rides in each part's body), no new part starts,
  * and the upload is left as a kill -9 would leave it: recorded, for the
@@ -33,6 +41,7 @@
 #include "remote/remote_s3_int.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +59,11 @@ struct mpu {
 	uint64_t size, part_size;
 	unsigned nparts;
 	char (*etags)[S3_ID_MAX];	/* [nparts], each written by one worker */
-	pthread_mutex_t lock;		/* protects next, rc, why */
+	pthread_mutex_t lock;		/* protects next, rc, why, hashed */
+	pthread_cond_t hashed_cond;	/* hashed grew, or rc was set */
 	unsigned next;			/* next part to send, 0-based */
+	unsigned hashed;		/* parts in sha so far */
+	EVP_MD_CTX *sha;		/* of parts 0..hashed-1 */
 	int rc;				/* first failure */
 	char why[REMOTE_WHY_MAX];
 };
@@ -63,7 +75,31 @@ static void mpu_fail(struct mpu *m, int rc, const char *why)
 		m->rc = rc;
 		snprintf(m->why, sizeof(m->why), "%s", why);
 	}
+	pthread_cond_broadcast(&m->hashed_cond);
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* Add part i to the version's hash once parts 0..i-1 are; 0, or the
+ * first failure (then part i is not sent). */
+static int part_hash(struct mpu *m, unsigned i, const char *buf,
+		     uint64_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	while (m->hashed != i && !m->rc)
+		pthread_cond_wait(&m->hashed_cond, &m->lock);
+	rc = m->rc;
+	pthread_mutex_unlock(&m->lock);
+	if (rc)
+		return rc;
+	/* Only the holder of part hashed touches sha. */
+	EVP_DigestUpdate(m->sha, buf, (size_t)len);
+	pthread_mutex_lock(&m->lock);
+	m->hashed++;
+	pthread_cond_broadcast(&m->hashed_cond);
+	pthread_mutex_unlock(&m->lock);
+	return 0;
 }
 
 /* Read a part in 1 MiB pieces, so a cancel is seen between them. */
@@ -97,13 +133,12 @@ static void part_slot_give(struct remote_s3 *r)
 }
 
 /*
- * Take one of the destination's part buffers (len bytes), waiting for one
- * to be given back when all are out; NULL if cancelled or out of memory.
+ * Take one of the destination's part buffer slots, waiting for one to
+ * be given back when all are out; 0, or -ECANCELED.
  */
-static char *part_buf_take(struct mpu *m, uint64_t len, int *rc)
+static int part_slot_take(struct mpu *m)
 {
 	struct remote_s3 *r = m->r;
-	char *buf;
 
 	pthread_mutex_lock(&r->parts_lock);
 	while (r->parts_used >= S3_PART_BUDGET && !remote_cancelled(m->o)) {
@@ -114,22 +149,23 @@ static char *part_buf_take(struct mpu *m, uint64_t len, int *rc)
 	}
 	if (remote_cancelled(m->o)) {
 		pthread_mutex_unlock(&r->parts_lock);
-		*rc = -ECANCELED;
-		return NULL;
+		return -ECANCELED;
 	}
 	if (++r->parts_used > r->parts_peak)
 		r->parts_peak = r->parts_used;
 	pthread_mutex_unlock(&r->parts_lock);
+	return 0;
+}
+
+/* A buffer of len bytes in a slot already taken; NULL: out of memory. */
+static char *part_buf_map(uint64_t len)
+{
 	/* mmap, not malloc: glibc would keep a freed 16 MiB block in each
 	 * thread's arena, and the budget would not bound the memory. */
-	buf = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
-		buf = NULL;
-		*rc = -ENOMEM;
-		part_slot_give(r);
-	}
-	return buf;
+	char *buf = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return buf == MAP_FAILED ? NULL : buf;
 }
 
 static void part_buf_give(struct mpu *m, char *buf, uint64_t len)
@@ -138,7 +174,8 @@ static void part_buf_give(struct mpu *m, char *buf, uint64_t len)
 	part_slot_give(m->r);
 }
 
-/* Send one part; 0, or the failure recorded in m. */
+/* Send part i, its buffer slot taken; 0, or the failure recorded in m.
+ * Gives the slot back. */
 static int mpu_part(struct mpu *m, unsigned i)
 {
 	char why[REMOTE_WHY_MAX];
@@ -150,11 +187,11 @@ static int mpu_part(struct mpu *m, unsigned i)
 	ssize_t n;
 	int rc = 0;
 
-	buf = part_buf_take(m, len, &rc);
+	buf = part_buf_map(len);
 	if (!buf) {
-		mpu_fail(m, rc, rc == -ECANCELED ? "cancelled" :
-			 "cannot allocate a part buffer");
-		return rc;
+		part_slot_give(m->r);
+		mpu_fail(m, -ENOMEM, "cannot allocate a part buffer");
+		return -ENOMEM;
 	}
 	n = part_read(m, buf, len, off);
 	if (n == -ECANCELED) {
@@ -163,12 +200,14 @@ static int mpu_part(struct mpu *m, unsigned i)
 		goto out;
 	}
 	if (n != (ssize_t)len) {
-		rc = n < 0 ? (int)n : -EIO;
-		snprintf(why, sizeof(why), "cannot read version %s of '%s': %s",
-			 m->o->v.vid, m->o->key, strerror(-rc));
+		rc = remote_bad_data(m->o, n < 0 ? (int)n : -EIO, why,
+				     sizeof(why));
 		mpu_fail(m, rc, why);
 		goto out;
 	}
+	rc = part_hash(m, i, buf, len);
+	if (rc)
+		goto out;
 	b.data = buf;
 	b.len = len;
 	b.cancel = m->o->cancel;
@@ -187,14 +226,23 @@ static void *mpu_worker(void *arg)
 	unsigned i;
 
 	for (;;) {
-		if (remote_cancelled(m->o)) {
+		pthread_mutex_lock(&m->lock);
+		i = m->rc ? m->nparts : m->next;
+		pthread_mutex_unlock(&m->lock);
+		if (i >= m->nparts)	/* no slot to wait for then */
+			break;
+		if (remote_cancelled(m->o) || part_slot_take(m)) {
 			mpu_fail(m, -ECANCELED, "cancelled");
 			break;
 		}
 		pthread_mutex_lock(&m->lock);
 		i = m->rc ? m->nparts : m->next++;
 		pthread_mutex_unlock(&m->lock);
-		if (i >= m->nparts || mpu_part(m, i))
+		if (i >= m->nparts) {
+			part_slot_give(m->r);
+			break;
+		}
+		if (mpu_part(m, i))
 			break;
 	}
 	return NULL;
@@ -230,9 +278,22 @@ static int note(const struct remote_obj *o, const char *id, char *why,
 	return rc;
 }
 
+/* After every part was sent: do they make the version's sha256? */
+static int mpu_check_sha(struct mpu *m, const uint8_t digest[32],
+			 char *why, size_t whylen)
+{
+	uint8_t got[32];
+
+	EVP_DigestFinal_ex(m->sha, got, NULL);
+	if (m->hashed != m->nparts || memcmp(got, digest, 32))
+		return remote_bad_data(m->o, 0, why, whylen);
+	return 0;
+}
+
 int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 			struct store_file *f, uint64_t size,
-			const struct s3_hdrs *h, char *why, size_t whylen)
+			const uint8_t digest[32], const struct s3_hdrs *h,
+			char *why, size_t whylen)
 {
 	struct mpu m;
 	char *upload_id = NULL, abort_why[REMOTE_WHY_MAX], vid[S3_ID_MAX] = "";
@@ -251,7 +312,11 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 		m.part_size *= 2;
 	m.nparts = (unsigned)((size + m.part_size - 1) / m.part_size);
 	m.etags = calloc(m.nparts, sizeof(*m.etags));
-	if (!m.etags) {
+	m.sha = EVP_MD_CTX_new();
+	if (!m.etags || !m.sha ||
+	    !EVP_DigestInit_ex(m.sha, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(m.sha);
+		free(m.etags);
 		snprintf(why, whylen, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
@@ -268,7 +333,9 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 	m.size = size;
 	m.upload_id = upload_id;
 	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.hashed_cond, NULL);
 	rc = mpu_send_parts(&m);
+	pthread_cond_destroy(&m.hashed_cond);
 	pthread_mutex_destroy(&m.lock);
 	if (rc && remote_cancelled(o)) {
 		/* left recorded: the next attempt aborts it */
@@ -280,6 +347,9 @@ int remote_s3_multipart(struct remote_s3 *r, const struct remote_obj *o,
 		snprintf(why, whylen, "%s", m.why);
 		goto abort;
 	}
+	rc = mpu_check_sha(&m, digest, why, whylen);
+	if (rc)
+		goto abort;
 	rc = s3_mpu_complete(r->c, o->key, upload_id, m.etags, m.nparts, vid,
 			     why, whylen);
 	if (rc)
@@ -301,5 +371,6 @@ abort:
 out:
 	free(upload_id);
 	free(m.etags);
+	EVP_MD_CTX_free(m.sha);
 	return rc;
 }
