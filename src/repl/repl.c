@@ -243,6 +243,8 @@ void repl_free(struct repl *r)
 	if (!r)
 		return;
 	atomic_store(&r->stop, true);
+	/* First: the control thread's reloads write r->cur. */
+	repl_ctl_stop(r);
 	if (r->store && r->cur) {
 		store_set_hook(r->store, NULL, NULL);
 		store_set_post_commit(r->store, NULL, NULL);
@@ -250,7 +252,6 @@ void repl_free(struct repl *r)
 		 * call that began before the lines above has returned */
 		store_q_update(r->store, txn_nothing, NULL);
 	}
-	repl_ctl_stop(r);
 	repl_inbox_stop(r);
 	pthread_mutex_lock(&r->wake_lock);
 	r->nwake = 0;
