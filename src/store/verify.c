@@ -301,6 +301,8 @@ static int verify_end(struct store_file *f)
 		f->hash_bad = true;
 		bad_key(f, v->want, key);
 		bad_add(v->w, key);
+		f->to_mark = true;	/* for the next mount too */
+		memcpy(f->bad_sha, v->want, 32);
 		rc = -EIO;
 	}
 	verify_stop(f);
