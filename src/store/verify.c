@@ -18,7 +18,8 @@
  * than BACKLOG bytes ahead of its hash waits, and the read that reaches
  * the end waits for the rest of it. Damage is logged once, naming key,
  * version and segment, because a reader that gets EIO needs to know where
- * to look.
+ * to look, and marked in the store (store_mark_damaged) so that later
+ * mounts, verifying or not, fail reads of it too.
  */
 #include "file_int.h"
 
