@@ -126,7 +126,8 @@ int remote_ship(struct remote *r, const struct remote_obj *o, char *why,
 /*
  * A ship must never send bytes that are not the version's: fill why for
  * a version whose data is bad and return the -errno to fail with. rc 0:
- * the bytes read do not match o->v.sha256 (returns -EIO); rc -EIO: the
+ * the bytes read do not match o->v.sha256 (returns -EIO, and marks the
+ * version damaged in o->src: store_mark_damaged); rc -EIO: the
  * store could not read them (a segment cut short); any other -errno: a
  * read that failed. Every one but -EAGAIN makes the job FAILED, not
  * retried: damage does not heal by waiting.

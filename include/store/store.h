@@ -125,6 +125,8 @@ enum store_vflags {
 	STORE_V_DELETE_MARKER = 1 << 0,
 	STORE_V_REPLICA = 1 << 1,	/* arrived by replication */
 	STORE_V_HAS_SHA = 1 << 2,	/* sha256 below is filled in */
+	STORE_V_DAMAGED = 1 << 3,	/* bytes known not to match sha256:
+					 * reads fail (store_mark_damaged) */
 };
 
 /*
@@ -371,6 +373,22 @@ int store_version_by_id(struct store *s, uint64_t oid, const char *vid,
  * its amend window. Cheap when already exposed.
  */
 int store_expose(struct store *s, uint64_t oid, uint64_t vseq);
+
+/*
+ * Remember that version (oid, vseq) is damaged: its bytes were found not
+ * to match sha (read with -o verify, fsck --deep --repair, replication).
+ * Sets STORE_V_DAMAGED on the record, only while it still has sha as its
+ * sha256 (a reseal may have put other bytes under the same oid and vseq),
+ * and logs one line the first time. From then on every working copy
+ * opened on it fails reads, writes and truncates to a non-zero size with
+ * -EIO, across remounts, until it is restored from a good version or a
+ * replica, or purged; a truncate to 0 (O_TRUNC) starts fresh bytes.
+ * Versions made from it with the same bytes (restore, rename, metadata
+ * changes) keep the flag. Returns 0 (also when already marked or when the
+ * sha no longer matches), -ENOENT, -EROFS, or -errno of the commit.
+ */
+int store_mark_damaged(struct store *s, uint64_t oid, uint64_t vseq,
+		       const uint8_t sha[32]);
 
 /*
  * SHA-256 of a version's bytes: computed on first use (reading the data,
@@ -648,10 +666,15 @@ struct store_fsck_report {
 	uint64_t bad_data;		/* bytes differ from sha256, unreadable */
 	uint64_t verified;		/* read in full, sha256 matched */
 	uint64_t unverified;		/* read in full, no sha256 recorded */
+	uint64_t marked;		/* REPAIR: bad_data newly marked
+					 * STORE_V_DAMAGED */
+	uint64_t unmarked;		/* no REPAIR: bad_data REPAIR would
+					 * mark */
 };
 
 enum store_fsck_flags {
-	STORE_FSCK_REPAIR = 1 << 0,	/* collect orphans, fix counts */
+	STORE_FSCK_REPAIR = 1 << 0,	/* collect orphans, fix counts; with
+					 * DEEP mark damaged versions */
 	STORE_FSCK_DEEP = 1 << 1,	/* read every version's bytes */
 };
 
@@ -662,7 +685,8 @@ enum store_fsck_flags {
  * compare its bytes with its recorded sha256 (versions without one are
  * read in full and counted as unverified). Each problem found is also
  * reported through the log with its subject. Missing, short or damaged
- * data is never repaired. Returns 0 when the store is clean (after
+ * data is never repaired; with both flags, a version whose bytes do not
+ * match is marked (store_mark_damaged) so reads of it fail. Returns 0 when the store is clean (after
  * repair, when repairing), 1 when problems remain, or -errno.
  */
 int store_fsck(struct store *s, unsigned flags, struct store_fsck_report *r);

@@ -29,7 +29,9 @@ static const char fsck_usage[] =
 	"  --deep      also read every version and compare its bytes with its\n"
 	"              recorded sha256 (slow: reads all data)\n"
 	"  --repair    fix counts and collect orphans (the store must not be\n"
-	"              mounted); missing or damaged data cannot be repaired\n"
+	"              mounted); missing or damaged data cannot be repaired:\n"
+	"              with --deep, versions whose bytes do not match are\n"
+	"              marked damaged so reads of them fail (nothing deleted)\n"
 	"  --json      print the totals as a JSON object\n"
 	"  -h, --help  show this help\n";
 
@@ -48,6 +50,7 @@ static void fsck_json(const char *store, const struct store_fsck_report *r,
 	       ", \"bad_data\": %" PRIu64
 	       ", \"verified\": %" PRIu64
 	       ", \"unverified\": %" PRIu64
+	       ", \"marked_damaged\": %" PRIu64
 	       ", \"bad_refcounts\": %" PRIu64
 	       ", \"orphan_segments\": %" PRIu64
 	       ", \"orphan_bytes\": %" PRIu64
@@ -56,7 +59,7 @@ static void fsck_json(const char *store, const struct store_fsck_report *r,
 	       result == 0 ? "true" : "false", r->keys, r->versions,
 	       r->delete_markers, r->segments, r->bytes_stored,
 	       r->missing_data, r->short_data, r->bad_data, r->verified,
-	       r->unverified, r->bad_refcounts, r->orphan_segments,
+	       r->unverified, r->marked, r->bad_refcounts, r->orphan_segments,
 	       r->orphan_bytes, r->pending_keys, r->index_errors);
 }
 
@@ -119,6 +122,15 @@ static void fsck_print(const char *store, const struct store_fsck_report *r,
 	if (r->pending_keys)
 		printf("keys with no version yet: %" PRIu64 "\n",
 		       r->pending_keys);
+	/* Marking is what --repair can do about damaged bytes: reads of
+	 * them fail instead of returning them. */
+	if (r->marked)
+		printf("%" PRIu64 " versions marked damaged: reads of them "
+		       "fail until restored or purged\n", r->marked);
+	if (r->unmarked)
+		printf("'crrfs fsck --deep --repair' would mark %" PRIu64
+		       " damaged versions so reads of them fail\n",
+		       r->unmarked);
 	fsck_verdict(r, result, repair);
 }
 

@@ -60,6 +60,11 @@ int remote_bad_data(const struct remote_obj *o, int rc, char *why,
 		snprintf(why, whylen, "data of '%s' version %s does not match "
 			 "its sha256: the store's copy is damaged (run crrfs "
 			 "fsck --deep)", o->key, o->v.vid);
+		/* So that reads through the mount fail too, not only
+		 * shipping; nothing to add when marking fails. */
+		if (o->src && (o->v.flags & STORE_V_HAS_SHA))
+			store_mark_damaged(o->src, o->oid, o->v.vseq,
+					   o->v.sha256);
 		return -EIO;
 	}
 	if (rc == -EIO)

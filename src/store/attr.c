@@ -32,7 +32,7 @@ static int meta_commit(struct store_txn *t, uint64_t oid, struct obj *o,
 	if (store_now_ns() < nv->deadline_ns && !(nv->flags & V_EXPOSED)) {
 		rc = vrec_put(t->s, t->txn, oid, o->head, nv);
 	} else {
-		nv->flags &= STORE_V_HAS_SHA;	/* same bytes, same digest */
+		nv->flags &= V_SAME_BYTES;	/* same bytes, same digest */
 		rc = version_add(t, oid, o, nv, true);
 	}
 	if (!rc && o->type == STORE_T_DIR && (o->dmtime_ns || o->dctime_ns))

@@ -135,7 +135,10 @@ static int file_load(struct store_file *f, const struct vrec *v)
 		rc = pin_add(f, r.seg);
 	}
 	memcpy(f->vid, v->vid, sizeof(f->vid));
-	return rc ? rc : verify_start(f, v);
+	/* Known damage, from an earlier mount, fsck or the replicator. */
+	if (v->flags & STORE_V_DAMAGED)
+		f->hash_bad = f->marked = true;
+	return rc || f->marked ? rc : verify_start(f, v);
 }
 
 int store_file_open(struct store *s, uint64_t oid, uint64_t vseq,
@@ -315,11 +318,16 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 			uint64_t off)
 {
 	size_t done = 0;
+	uint8_t sha[32];
+	bool mark;
 	int rc = 0;
 
 	pthread_mutex_lock(&f->lock);
 	if (f->hash_bad)
 		rc = -EIO;
+	if (f->marked)
+		file_damage(f, 0, "it was marked so (restore an older version "
+			    "or a replica)");
 	if (off >= f->size)
 		size = 0;
 	else if (size > f->size - off)
@@ -344,7 +352,13 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t size,
 	}
 	if (!rc)
 		rc = verify_feed(f, buf, size, off);
+	mark = f->to_mark;
+	f->to_mark = false;
+	memcpy(sha, f->bad_sha, sizeof(sha));
 	pthread_mutex_unlock(&f->lock);
+	/* A commit under the copy's lock could wait on a seal needing it. */
+	if (mark && !(f->s->flags & STORE_RDONLY))
+		store_mark_damaged(f->s, f->oid, f->vseq, sha);
 	return rc ? rc : (ssize_t)size;
 }
 
@@ -549,6 +563,12 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 		size = (size_t)(STORE_FILE_MAX - off);
 	end = off + size;
 	pthread_mutex_lock(&f->lock);
+	/* New bytes over known bad ones would make a version that looks
+	 * sound; only a truncate to 0 starts clean. */
+	if (f->hash_bad) {
+		pthread_mutex_unlock(&f->lock);
+		return -EIO;
+	}
 	verify_stop(f);
 	fend = end > f->size ? end : f->size;
 	rc = small_leave(f, fend);
@@ -632,9 +652,13 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 	if (size > STORE_FILE_MAX)
 		return -EFBIG;
 	pthread_mutex_lock(&f->lock);
+	if (f->hash_bad && size) {
+		pthread_mutex_unlock(&f->lock);
+		return -EIO;
+	}
 	verify_stop(f);
 	if (!size)	/* nothing of the damaged content is left */
-		f->hash_bad = false;
+		f->hash_bad = f->marked = false;
 	if (size > f->size) {
 		/* The new range is a hole: chunks past the map read as
 		 * zeros, so growing costs no memory. */

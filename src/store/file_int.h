@@ -56,6 +56,10 @@ struct store_file {
 	char vid[STORE_VID_LEN + 1];
 	bool damaged;		/* damage was found and logged once */
 	bool hash_bad;		/* bytes do not match sha256: reads fail */
+	bool marked;		/* the record says so (STORE_V_DAMAGED) */
+	bool to_mark;		/* found now: mark bad_sha's version once
+				 * the copy's lock is let go (verify.c) */
+	uint8_t bad_sha[32];
 	struct file_verify *vfy;	/* NULL: nothing to check (verify.c) */
 };
 

@@ -443,7 +443,7 @@ int store_fsck(struct store *s, unsigned flags, struct store_fsck_report *r)
 		rc = seg_scan(s, file_one, &c);
 	mdb_txn_abort(c.txn);
 	if (!rc && c.deep_on)
-		rc = fsck_deep(s, c.deep.v, c.deep.n, r);
+		rc = fsck_deep(s, c.deep.v, c.deep.n, c.repair, r);
 	if (!rc && c.repair && fix.n) {
 		struct fix_arg a = { &fix, &c.refs };
 

@@ -13,7 +13,9 @@
  * of order; this one must not); versions that have none are still read
  * (a short or unreadable segment shows) and counted as unverified.
  * Nothing here repairs: damaged data has no second copy in this store
- * (a replica may have one).
+ * (a replica may have one). --repair only marks a mismatching version
+ * STORE_V_DAMAGED, so reads through the mount fail instead of returning
+ * the wrong bytes; nothing is deleted.
  */
 #include "file_int.h"
 
@@ -81,7 +83,7 @@ int fsck_seg_check(struct store *s, MDB_txn *txn, uint64_t oid,
  * read path's check, which may give up: -EIO when its bytes are damaged.
  */
 static int deep_one(struct store *s, uint64_t oid, uint64_t vseq, char *buf,
-		    bool *verified)
+		    bool *verified, struct store_vinfo *vi_out)
 {
 	struct store_file *f = NULL;
 	struct store_vinfo vi;
@@ -110,6 +112,7 @@ static int deep_one(struct store *s, uint64_t oid, uint64_t vseq, char *buf,
 	if (!n && ctx && (!EVP_DigestFinal_ex(ctx, got, NULL) ||
 			  memcmp(got, vi.sha256, 32))) {
 		file_damage(f, 0, "its bytes do not match its sha256");
+		*vi_out = vi;	/* to mark */
 		n = -EIO;
 	}
 	EVP_MD_CTX_free(ctx);
@@ -117,7 +120,17 @@ static int deep_one(struct store *s, uint64_t oid, uint64_t vseq, char *buf,
 	return (int)n;
 }
 
-int fsck_deep(struct store *s, const uint64_t *ids, size_t n,
+static int mark_one(struct store *s, const struct store_vinfo *vi,
+		    struct store_fsck_report *r)
+{
+	int rc = store_mark_damaged(s, vi->oid, vi->vseq, vi->sha256);
+
+	if (!rc)
+		r->marked++;
+	return rc == -ENOENT ? 0 : rc;	/* gone since the read */
+}
+
+int fsck_deep(struct store *s, const uint64_t *ids, size_t n, bool repair,
 	      struct store_fsck_report *r)
 {
 	char *buf = malloc(1 << 20);
@@ -127,12 +140,19 @@ int fsck_deep(struct store *s, const uint64_t *ids, size_t n,
 	if (!buf)
 		return -ENOMEM;
 	for (i = 0; i + 1 < n && !rc; i += 2) {
+		struct store_vinfo bad = { 0 };
 		bool verified = false;
 
-		rc = deep_one(s, ids[i], ids[i + 1], buf, &verified);
+		rc = deep_one(s, ids[i], ids[i + 1], buf, &verified, &bad);
 		if (rc == -EIO) {
 			r->bad_data++;
 			rc = 0;
+			/* Mismatches only: a version already marked, or one
+			 * cut short, fails its reads by itself. */
+			if (bad.oid && !repair)
+				r->unmarked++;
+			else if (bad.oid)
+				rc = mark_one(s, &bad, r);
 		} else if (!rc && verified) {
 			r->verified++;
 		} else if (!rc) {

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
+
 /* A record whose variable parts live in one malloc'ed buffer (*buf). */
 int vrec_clone(const struct vrec *src, struct vrec *dst, void **buf)
 {
@@ -328,6 +330,50 @@ int store_expose(struct store *s, uint64_t oid, uint64_t vseq)
 	return store_commit(s, mark_apply, &a, 0, NULL, NULL);
 }
 
+struct damage_arg {
+	uint64_t oid, vseq;
+	const uint8_t *sha;
+	bool marked;			/* out: newly marked */
+	char vid[STORE_VID_LEN + 1];	/* out */
+};
+
+static int damage_apply(struct store_txn *t, void *varg)
+{
+	struct damage_arg *a = varg;
+	struct vrec v;
+	int rc;
+
+	a->marked = false;
+	rc = vrec_get(t->s, t->txn, a->oid, a->vseq, &v);
+	if (rc || (v.flags & STORE_V_DAMAGED) ||
+	    !(v.flags & STORE_V_HAS_SHA) || memcmp(v.sha256, a->sha, 32))
+		return rc;
+	v.flags |= STORE_V_DAMAGED;
+	memcpy(a->vid, v.vid, sizeof(a->vid));
+	rc = vrec_put(t->s, t->txn, a->oid, a->vseq, &v);
+	a->marked = !rc;
+	return rc;
+}
+
+int store_mark_damaged(struct store *s, uint64_t oid, uint64_t vseq,
+		       const uint8_t sha[32])
+{
+	struct damage_arg a = { .oid = oid, .vseq = vseq, .sha = sha };
+	char *key = NULL;
+	int rc;
+
+	rc = store_commit(s, damage_apply, &a, 0, NULL, NULL);
+	if (rc || !a.marked)
+		return rc;
+	if (store_key_path(s, oid, &key))
+		key = NULL;
+	log_error("data of key '%s' version %s is damaged: marked; reads "
+		  "fail with EIO until it is restored or purged",
+		  key ? key : "?", a.vid);
+	free(key);
+	return 0;
+}
+
 static int sha_data(struct store *s, uint64_t oid, uint64_t vseq,
 		    uint8_t type, uint8_t out[32])
 {
@@ -430,7 +476,7 @@ static int restore_apply(struct store_txn *t, void *varg)
 	if (!rc && obj_pending(&o))
 		rc = draft_drop(t, a->oid, &o);
 	if (!rc) {
-		nv.flags &= STORE_V_HAS_SHA;	/* same bytes, same digest */
+		nv.flags &= V_SAME_BYTES;	/* same bytes, same digest */
 		nv.attr.ctime_ns = store_now_ns();
 		rc = version_add(t, a->oid, &o, &nv, true);
 	}

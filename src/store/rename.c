@@ -238,7 +238,7 @@ static int move_key(struct store_txn *t, uint64_t soid, struct obj *so,
 		if (!rc)
 			rc = hook_run(t, newoid, vseq, no.type, &nv);
 	} else {
-		nv.flags &= STORE_V_HAS_SHA;
+		nv.flags &= V_SAME_BYTES;
 		nv.attr.ctime_ns = store_now_ns();
 		rc = version_add(t, newoid, &no, &nv, true);
 	}
@@ -284,8 +284,8 @@ static int exchange(struct store_txn *t, uint64_t a, struct obj *ao,
 
 		ao->ino = obj_ino(bo, b);
 		bo->ino = ia;
-		na.flags &= STORE_V_HAS_SHA;
-		nb.flags &= STORE_V_HAS_SHA;
+		na.flags &= V_SAME_BYTES;
+		nb.flags &= V_SAME_BYTES;
 		na.attr.ctime_ns = nb.attr.ctime_ns = store_now_ns();
 		rc = version_add(t, a, ao, &nb, true);
 	}

@@ -36,6 +36,9 @@ enum vrec_flags {
 	V_DRAFT = 1 << 9,	/* vseq 0 record with fsync'ed content */
 };
 
+/* Flags a version made of the same bytes as another keeps from it. */
+#define V_SAME_BYTES (STORE_V_HAS_SHA | STORE_V_DAMAGED)
+
 /* Dirent key kinds: the byte after the name's NUL terminator. */
 enum { KIND_FILE = 0, KIND_DIR = 1 };
 
@@ -440,8 +443,9 @@ void verify_shutdown(struct store *s);
  * a problem is logged, naming key, version and segment. */
 int fsck_seg_check(struct store *s, MDB_txn *txn, uint64_t oid,
 		   const struct vrec *v, uint64_t seg);
-/* Read each version ids[2i], ids[2i+1] (oid, vseq) in full; no txn open. */
-int fsck_deep(struct store *s, const uint64_t *ids, size_t n,
+/* Read each version ids[2i], ids[2i+1] (oid, vseq) in full; no txn open.
+ * repair: mark those whose bytes do not match (store_mark_damaged). */
+int fsck_deep(struct store *s, const uint64_t *ids, size_t n, bool repair,
 	      struct store_fsck_report *r);
 
 #endif

@@ -18,7 +18,8 @@
  * than BACKLOG bytes ahead of its hash waits, and the read that reaches
  * the end waits for the rest of it. Damage is logged once, naming key,
  * version and segment, because a reader that gets EIO needs to know where
- * to look.
+ * to look, and marked in the store (store_mark_damaged) so that later
+ * mounts, verifying or not, fail reads of it too.
  */
 #include "file_int.h"
 
@@ -301,6 +302,8 @@ static int verify_end(struct store_file *f)
 		f->hash_bad = true;
 		bad_key(f, v->want, key);
 		bad_add(v->w, key);
+		f->to_mark = true;	/* for the next mount too */
+		memcpy(f->bad_sha, v->want, 32);
 		rc = -EIO;
 	}
 	verify_stop(f);

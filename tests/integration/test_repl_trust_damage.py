@@ -17,6 +17,7 @@ paths are damaged: a body in memory (up to 8 MiB), a streamed one, and a
 multipart upload (64 MiB or more), which must be aborted, not completed.
 """
 
+import errno
 import os
 import sys
 import unittest
@@ -118,6 +119,22 @@ class TestReplDamage(ReplCase):
                 f.seek(off)
                 f.write(b"\0" * 64)
 
+    def assert_marked(self, m, names):
+        """The replicator marked each version damaged: reads through the
+        mount (no -o verify) fail with EIO, in this mount and the next."""
+        for restart in (False, True):
+            if restart:
+                m.stop()
+                m.start()
+            for n in names:
+                with self.assertRaises(OSError, msg=n) as cm:
+                    h.read_file(m.p(n))
+                self.assertEqual(cm.exception.errno, errno.EIO, n)
+        log = m.log_text()
+        for n in names:
+            self.assertIn("data of key '%s' version %s is damaged: marked; "
+                          "reads fail with EIO" % (n, self.vid[n]), log)
+
     def test_overwritten_bytes_are_not_shipped(self):
         """Bytes overwritten inside the segments of a small and a large
         (several pieces) file: both FAILED as not matching their sha256;
@@ -131,6 +148,7 @@ class TestReplDamage(ReplCase):
         for n in ("small", "large"):
             self.assertIn(DAMAGED, fails[n]["error"])
         self.wait_dest(self.dest, "clean", [(self.vid["clean"], False)])
+        self.assert_marked(m, ["small", "large"])
 
     def test_cut_short_segment_fails_at_once(self):
         """A segment cut short reads as EIO: FAILED for good with a reason
@@ -195,6 +213,7 @@ class TestReplDamageS3(TestReplDamage):
         for n in ("small", "streamed", "multi"):
             self.assertIn(DAMAGED, fails[n]["error"])
         h.wait_status(m.p("clean"), "COMPLETED")
+        self.assert_marked(m, ["small", "streamed", "multi"])
 
 
 if __name__ == "__main__":

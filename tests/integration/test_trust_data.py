@@ -83,7 +83,7 @@ def sha_of(path):
     return os.getxattr(path, "user.crrfs.sha256").decode()
 
 
-class Damage(h.MountTestCase):
+class DamageBase(h.MountTestCase):
     """Damage a segment while unmounted, then read through a new mount."""
 
     def setUp(self):
@@ -107,8 +107,9 @@ class Damage(h.MountTestCase):
         self.assertEqual(cm.exception.errno, errno.EIO)
 
     def logged(self):
+        # the line that names the segment; marking it adds its own line
         lines = [ln for ln in self.m.log_text().splitlines()
-                 if "is damaged" in ln]
+                 if "is damaged" in ln and ": marked;" not in ln]
         self.assertEqual(len(lines), 1, self.m.log_text())
         self.assertIn("key 'f'", lines[0])
         self.assertIn(os.path.basename(self.seg), lines[0])
@@ -116,6 +117,10 @@ class Damage(h.MountTestCase):
 
     def fsck(self, *args):
         return h.crrfs("fsck", *args, self.m.store)
+
+
+
+class Damage(DamageBase):
 
     def test_truncated_segment(self):
         os.truncate(self.seg, 200 * KiB)
@@ -157,6 +162,58 @@ class Damage(h.MountTestCase):
         self.m.start()
         self.assertEqual(h.read_file(self.p), self.data)
         self.assertEqual(sha_of(self.p), self.sha)
+
+
+class KnownDamage(DamageBase):
+    """A mismatch once found is kept in the store: reads through any later
+    mount fail with EIO, with or without -o verify (issue 9 item 4)."""
+
+    def damage(self):
+        with open(self.seg, "r+b") as f:
+            f.seek(150 * KiB)
+            f.write(b"\0" * 100)
+
+    def test_fsck_repair_marks(self):
+        self.damage()
+        rc, out, err = self.fsck("--deep")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("would mark 1 damaged versions", out)
+        rc, out, err = self.fsck("--deep", "--repair")
+        self.assertEqual(rc, 1, out + err)	# the bytes are still wrong
+        self.assertIn("1 versions marked damaged", out)
+        self.assertIn("key 'f'", err)
+        self.assertIn(": marked; reads fail with EIO", err)
+        rc, out, err = self.fsck("--deep", "--repair")
+        self.assertNotIn("marked damaged", out)	# once
+        self.remount()
+        self.read_fails()
+        self.assertIn("is damaged", self.m.log_text())
+        self.assertIn("key 'f'", self.m.log_text())
+        self.assertEqual(sha_of(self.p), self.sha)
+        [old] = os.listdir(self.m.vp("f"))
+        # appending would keep the bad bytes; O_TRUNC starts clean
+        with self.assertRaises(OSError) as cm:
+            with open(self.p, "ab") as f:
+                f.write(b"more")
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        with open(self.p, "wb") as f:
+            f.write(b"new\n")
+        self.assertEqual(h.read_file(self.p), b"new\n")
+        with self.assertRaises(OSError) as cm:
+            h.read_file(self.m.vp("f", old))
+        self.assertEqual(cm.exception.errno, errno.EIO)
+        self.m.stop()
+        self.m.start()
+        self.assertEqual(h.read_file(self.p), b"new\n")
+
+    def test_verify_mismatch_persists(self):
+        self.damage()
+        self.remount("verify")
+        self.read_fails()
+        self.m.stop()
+        self.remount()			# no -o verify now
+        self.read_fails()
+        self.assertIn("is damaged", self.m.log_text())
 
 
 class VerifyBig(h.MountTestCase):
