@@ -268,8 +268,9 @@ static int read_full(int fd, void *buf, size_t n, uint64_t off,
 /*
  * Read n bytes of segment seg at off. Only the copy's own current segment
  * may end early (a truncate up punches it and never extends it; the seal
- * does, see seal.c): there the rest reads as zeros. A sealed segment that
- * ends before bytes a version uses was cut short: -EIO, never zeros.
+ * does, see seal.c): there the rest reads as zeros, and so it does in
+ * segments an older crrfs sealed (short_seg_from). Any other sealed
+ * segment that ends before bytes a version uses was cut short: -EIO.
  */
 static int seg_read(struct store_file *f, uint64_t seg, void *buf, size_t n,
 		    uint64_t off)
@@ -282,7 +283,7 @@ static int seg_read(struct store_file *f, uint64_t seg, void *buf, size_t n,
 		rc = read_full(fd, buf, n, off, &got);
 	if (rc || got == n)
 		return rc;
-	if (seg != f->cur_seg) {
+	if (seg != f->cur_seg && seg >= f->s->short_seg_from) {
 		struct stat st;
 
 		if (fstat(fd, &st))

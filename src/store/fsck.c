@@ -168,6 +168,8 @@ int store_recover(struct store *s)
 				 oc.removed);
 	}
 	atomic_store(&s->next_seg, oc.max + 1);
+	if (s->short_seg_from == UINT64_MAX)
+		s->short_seg_from = oc.max + 1;
 	if (!rc)
 		rc = store_meta_save(s, t.txn, false);
 	if (rc) {

@@ -60,7 +60,8 @@ int fsck_seg_check(struct store *s, MDB_txn *txn, uint64_t oid,
 	seg_path(s, seg, p, sizeof(p));
 	if (stat(p, &st))
 		rc = -ENOENT;
-	else if ((uint64_t)st.st_size < (need = runs_need(v, seg)))
+	else if (seg >= s->short_seg_from &&
+		 (uint64_t)st.st_size < (need = runs_need(v, seg)))
 		rc = -EIO;
 	if (!rc)
 		return 0;

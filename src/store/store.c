@@ -382,6 +382,8 @@ int store_meta_save(struct store *s, MDB_txn *txn, bool clean)
 		rc = meta_put64(s, txn, "last_ms", s->last_ms);
 	if (!rc)
 		rc = meta_put64(s, txn, "clean", clean);
+	if (!rc && s->short_seg_from != UINT64_MAX)
+		rc = meta_put64(s, txn, "short_seg_from", s->short_seg_from);
 	return rc;
 }
 
@@ -415,6 +417,7 @@ static int store_init_root(struct store *s, MDB_txn *txn)
 		rc = meta_put64(s, txn, "tag", tag64);
 	if (!rc)
 		rc = meta_put64(s, txn, "format", 1);
+	s->short_seg_from = 0;
 	if (!rc)
 		rc = store_meta_save(s, txn, true);
 	return rc;
@@ -434,6 +437,8 @@ static int store_load_meta(struct store *s, MDB_txn *txn, bool *clean)
 		rc = meta_get64(s, txn, "last_ms", &s->last_ms);
 	if (!rc)
 		rc = meta_get64(s, txn, "clean", &c);
+	if (!rc && meta_get64(s, txn, "short_seg_from", &s->short_seg_from))
+		s->short_seg_from = UINT64_MAX;
 	s->tag = (uint32_t)tag;
 	*clean = c != 0;
 	return rc;

@@ -204,6 +204,12 @@ struct store {
 	pthread_t committer, flusher;
 	atomic_uint_fast64_t commits, ops_done;
 	atomic_uint_fast64_t next_seg;
+	/* Segments from this id on are extended by their seal to all their
+	 * versions use, so one that ends early was cut short (file.c); an
+	 * older crrfs left some short after a truncate up, where reads give
+	 * zeros. UINT64_MAX until store_recover() knows next_seg, for a
+	 * store that predates it. Set at open, then read-only. */
+	uint64_t short_seg_from;
 	/* Key whose damaged data was logged last (verify.c): a file read
 	 * again and again is one log line, not one per open. */
 	atomic_uint_fast64_t damage_logged;

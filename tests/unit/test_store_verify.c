@@ -4,9 +4,12 @@
  * working copy's whole segment leaves no orphan; a segment cut short is
  * -EIO on read and short_data in fsck; overwritten bytes are bad_data in
  * fsck --deep and -EIO on a STORE_VERIFY read to the end; a truncate up
- * is no false alarm.
+ * is no false alarm; a store sealed by an older crrfs, which left
+ * segments short after a truncate up, still reads zeros there.
  */
 #include "store_test_util.h"
+
+#include <lmdb.h>
 
 #define KiB 1024
 
@@ -104,6 +107,77 @@ static void test_cut_short(const char *dir)
 	CHECK_EQ_INT(store_file_open(s, oid, 0, &f), 0);
 	CHECK_EQ_INT(store_file_read(f, got, 128 * KiB, 0), 128 * KiB);
 	CHECK(!memcmp(got, buf, 128 * KiB));
+	CHECK_EQ_INT(store_file_read(f, got, sizeof(got), 0), -EIO);
+	store_file_free(f);
+	store_close(s);
+}
+
+/* Make dir's store look written by a crrfs before short_seg_from. */
+static void forget_short_seg_from(const char *dir)
+{
+	char p[600];
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = { 14, (void *)"short_seg_from" };
+
+	snprintf(p, sizeof(p), "%s/store/index", dir);
+	CHECK_EQ_INT(mdb_env_create(&env), 0);
+	CHECK_EQ_INT(mdb_env_set_maxdbs(env, 8), 0);
+	CHECK_EQ_INT(mdb_env_set_mapsize(env, (size_t)64 << 30), 0);
+	CHECK_EQ_INT(mdb_env_open(env, p, 0, 0644), 0);
+	CHECK_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	CHECK_EQ_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	CHECK_EQ_INT(mdb_del(txn, dbi, &k, NULL), 0);
+	CHECK_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void test_older_store_short(const char *dir)
+{
+	static char buf[300 * KiB], got[300 * KiB];
+	struct store_fsck_report r;
+	struct store *s = tst_open(dir, 0, 0);
+	struct store_file *f;
+	char seg[600];
+	uint64_t oid, oid2;
+
+	if (!s)
+		return;
+	oid = put_hashed(s, "old", buf, sizeof(buf));
+	store_close(s);
+	one_segment(dir, seg, sizeof(seg));
+	CHECK_EQ_INT(truncate(seg, 200 * KiB), 0);
+	forget_short_seg_from(dir);
+	s = tst_open(dir, 0, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	/* what an older crrfs read there: zeros, and fsck finds nothing */
+	CHECK_EQ_INT(store_file_open(s, oid, 0, &f), 0);
+	CHECK_EQ_INT(store_file_read(f, got, sizeof(got), 0), sizeof(got));
+	CHECK(!memcmp(got, buf, 200 * KiB));
+	CHECK(got[250 * KiB] == 0);
+	store_file_free(f);
+	CHECK_EQ_INT(store_fsck(s, 0, &r), 0);
+	CHECK_EQ_INT(r.short_data, 0);
+	/* segments sealed from now on are checked, across a reopen */
+	oid2 = tst_put(s, STORE_ROOT_OID, "new", buf, sizeof(buf));
+	CHECK(oid2);
+	s = reopen(s, dir, 0);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	{
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "truncate -s 100K \"$(ls -d '%s'"
+			 "/store/data/*/* | sort | tail -n 1)\"", dir);
+		CHECK_EQ_INT(system(cmd), 0);
+	}
+	CHECK_EQ_INT(store_fsck(s, 0, &r), 1);
+	CHECK_EQ_INT(r.short_data, 1);
+	CHECK_EQ_INT(store_file_open(s, oid2, 0, &f), 0);
 	CHECK_EQ_INT(store_file_read(f, got, sizeof(got), 0), -EIO);
 	store_file_free(f);
 	store_close(s);
@@ -239,7 +313,7 @@ int main(void)
 {
 	void (*tests[])(const char *) = {
 		test_truncate_leak, test_cut_short, test_overwritten,
-		test_truncate_up, test_mark_damaged,
+		test_truncate_up, test_mark_damaged, test_older_store_short,
 	};
 	size_t i;
 
