@@ -453,6 +453,13 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t size,
 int store_file_truncate(struct store_file *f, uint64_t size);
 uint64_t store_file_size(struct store_file *f);
 
+/*
+ * SHA-256 of f's bytes, from 0 to its end, into out: 0, or the first
+ * read's error (-EIO for damaged data, see design-store.md), or -ENOMEM.
+ * f stays the caller's.
+ */
+int store_file_sha256(struct store_file *f, uint8_t out[32]);
+
 /* True if written or truncated since it was opened or last sealed. */
 bool store_file_dirty(struct store_file *f);
 

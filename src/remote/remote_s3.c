@@ -29,7 +29,6 @@
 #include "remote/remote_s3_int.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,39 +219,16 @@ static ssize_t file_read(void *arg, void *buf, size_t len, uint64_t off)
  * failure remote_bad_data makes of it.
  */
 static int stream_recheck(const struct remote_obj *o, struct store_file *f,
-			  uint64_t size, const uint8_t want[32], char *why,
-			  size_t whylen)
+			  const uint8_t want[32], char *why, size_t whylen)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t *buf = malloc(1u << 20), got[32];
-	uint64_t off = 0;
-	int rc = 0;
+	uint8_t got[32];
+	int rc = store_file_sha256(f, got);
 
-	if (!ctx || !buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	while (off < size) {
-		size_t want_n = size - off < (1u << 20) ? (size_t)(size - off)
-							: (1u << 20);
-		ssize_t n = store_file_read(f, buf, want_n, off);
-
-		if (n <= 0) {
-			rc = remote_bad_data(o, n < 0 ? (int)n : -EIO, why,
-					     whylen);
-			goto out;
-		}
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	EVP_DigestFinal_ex(ctx, got, NULL);
-	if (memcmp(got, want, 32))
-		rc = remote_bad_data(o, 0, why, whylen);
-out:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	return rc;
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc)
+		return remote_bad_data(o, rc, why, whylen);
+	return memcmp(got, want, 32) ? remote_bad_data(o, 0, why, whylen) : 0;
 }
 
 /*
@@ -324,7 +300,7 @@ static int ship_file(struct remote_s3 *r, const struct remote_obj *o,
 	if (rc && rc != -ECANCELED && src.err)
 		rc = remote_bad_data(o, src.err, why, whylen);
 	else if (rc == -EBADMSG)
-		rc = stream_recheck(o, src.f, size, digest, why, whylen) ?
+		rc = stream_recheck(o, src.f, digest, why, whylen) ?
 		     -EIO : rc;
 	if (!rc)
 		rc = remote_s3_versioned(r, o, vid, why, whylen);

@@ -21,7 +21,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -83,15 +82,12 @@ int fsck_seg_check(struct store *s, MDB_txn *txn, uint64_t oid,
  * Read version (oid, vseq) to its end and hash it here, not through the
  * read path's check, which may give up: -EIO when its bytes are damaged.
  */
-static int deep_one(struct store *s, uint64_t oid, uint64_t vseq, char *buf,
+static int deep_one(struct store *s, uint64_t oid, uint64_t vseq,
 		    bool *verified, struct store_vinfo *vi_out)
 {
 	struct store_file *f = NULL;
 	struct store_vinfo vi;
-	EVP_MD_CTX *ctx = NULL;
 	uint8_t got[32];
-	uint64_t off = 0;
-	ssize_t n = 1;
 	int rc;
 
 	rc = store_version_get(s, oid, vseq, &vi);
@@ -101,24 +97,14 @@ static int deep_one(struct store *s, uint64_t oid, uint64_t vseq, char *buf,
 		return rc;
 	verify_stop(f);
 	*verified = vi.flags & STORE_V_HAS_SHA;
-	ctx = *verified ? EVP_MD_CTX_new() : NULL;
-	if (*verified && (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)))
-		n = -ENOMEM;
-	while (n > 0) {
-		n = store_file_read(f, buf, 1 << 20, off);
-		if (n > 0 && ctx)
-			EVP_DigestUpdate(ctx, buf, (size_t)n);
-		off += n > 0 ? (uint64_t)n : 0;
-	}
-	if (!n && ctx && (!EVP_DigestFinal_ex(ctx, got, NULL) ||
-			  memcmp(got, vi.sha256, 32))) {
+	rc = store_file_sha256(f, got);
+	if (!rc && *verified && memcmp(got, vi.sha256, 32)) {
 		file_damage(f, 0, "its bytes do not match its sha256");
 		*vi_out = vi;	/* to mark */
-		n = -EIO;
+		rc = -EIO;
 	}
-	EVP_MD_CTX_free(ctx);
 	store_file_free(f);
-	return (int)n;
+	return rc;
 }
 
 static int mark_one(struct store *s, const struct store_vinfo *vi,
@@ -134,17 +120,14 @@ static int mark_one(struct store *s, const struct store_vinfo *vi,
 int fsck_deep(struct store *s, const uint64_t *ids, size_t n, bool repair,
 	      struct store_fsck_report *r)
 {
-	char *buf = malloc(1 << 20);
 	size_t i;
 	int rc = 0;
 
-	if (!buf)
-		return -ENOMEM;
 	for (i = 0; i + 1 < n && !rc; i += 2) {
 		struct store_vinfo bad = { 0 };
 		bool verified = false;
 
-		rc = deep_one(s, ids[i], ids[i + 1], buf, &verified, &bad);
+		rc = deep_one(s, ids[i], ids[i + 1], &verified, &bad);
 		if (rc == -EIO) {
 			r->bad_data++;
 			rc = 0;
@@ -162,6 +145,5 @@ int fsck_deep(struct store *s, const uint64_t *ids, size_t n, bool repair,
 			rc = 0;
 		}
 	}
-	free(buf);
 	return rc;
 }

@@ -374,41 +374,53 @@ int store_mark_damaged(struct store *s, uint64_t oid, uint64_t vseq,
 	return 0;
 }
 
-static int sha_data(struct store *s, uint64_t oid, uint64_t vseq,
-		    uint8_t type, uint8_t out[32])
+int store_file_sha256(struct store_file *f, uint8_t out[32])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	struct store_file *f = NULL;
-	char *buf = NULL, *target = NULL;
+	char *buf = malloc(1 << 20);
 	uint64_t off = 0;
-	int rc = 0;
+	int rc = ctx && buf ? 0 : -ENOMEM;
 
-	if (!ctx)
-		return -ENOMEM;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	if (type == STORE_T_SYMLINK) {
-		rc = store_readlink(s, oid, vseq, &target);
-		if (!rc)
-			EVP_DigestUpdate(ctx, target, strlen(target));
-	} else if (type == STORE_T_FILE) {
-		buf = malloc(1 << 20);
-		rc = buf ? store_file_open(s, oid, vseq, &f) : -ENOMEM;
-		while (!rc) {
-			ssize_t n = store_file_read(f, buf, 1 << 20, off);
+	if (!rc)
+		EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (!rc) {
+		ssize_t n = store_file_read(f, buf, 1 << 20, off);
 
-			if (n <= 0) {
-				rc = (int)n;
-				break;
-			}
-			EVP_DigestUpdate(ctx, buf, (size_t)n);
-			off += (uint64_t)n;
+		if (n <= 0) {
+			rc = (int)n;
+			break;
 		}
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		off += (uint64_t)n;
 	}
 	if (!rc)
 		EVP_DigestFinal_ex(ctx, out, NULL);
 	EVP_MD_CTX_free(ctx);
-	store_file_free(f);
 	free(buf);
+	return rc;
+}
+
+/* A symlink's bytes are its target; a folder's are none. */
+static int sha_data(struct store *s, uint64_t oid, uint64_t vseq,
+		    uint8_t type, uint8_t out[32])
+{
+	struct store_file *f = NULL;
+	char *target = NULL;
+	int rc = 0;
+
+	if (type == STORE_T_FILE) {
+		rc = store_file_open(s, oid, vseq, &f);
+		if (!rc)
+			rc = store_file_sha256(f, out);
+		store_file_free(f);
+		return rc;
+	}
+	if (type == STORE_T_SYMLINK)
+		rc = store_readlink(s, oid, vseq, &target);
+	if (!rc && !EVP_Digest(target ? target : "",
+			       target ? strlen(target) : 0, out, NULL,
+			       EVP_sha256(), NULL))
+		rc = -ENOMEM;
 	free(target);
 	return rc;
 }
