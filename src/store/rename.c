@@ -226,17 +226,8 @@ static int move_key(struct store_txn *t, uint64_t soid, struct obj *so,
 		 * what it has read; the old key's job finds its version gone
 		 * and is dropped.
 		 */
-		uint64_t vseq = s->next_vseq++;
-
 		nv.attr.ctime_ns = store_now_ns();
-		rc = vrec_put(s, t->txn, newoid, vseq, &nv);
-		if (!rc)
-			rc = refs_adjust(t, &nv, +1);
-		no.head = vseq;
-		if (!rc)
-			rc = obj_put(s, t->txn, newoid, &no);
-		if (!rc)
-			rc = hook_run(t, newoid, vseq, no.type, &nv);
+		rc = version_link(t, newoid, &no, s->next_vseq++, &nv, true);
 	} else {
 		nv.flags &= V_SAME_BYTES;
 		nv.attr.ctime_ns = store_now_ns();
