@@ -143,7 +143,7 @@ int cli_drain_offline(const char *store, const char *rules, const char *what,
 out:
 	repl_free(r);
 	/* what arrived while the workers ran; the thread is gone now */
-	if (s && drain_inbox(s, store, &applied) < 0 && rc == 0)
+	if (r && drain_inbox(s, store, &applied) < 0 && rc == 0)
 		rc = 1;
 	if (applied)
 		printf("%s: applied %" PRIu64 " replica%s from '%s/inbox'\n",
