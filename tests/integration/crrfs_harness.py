@@ -563,9 +563,10 @@ STATUS = "user.crrfs.replication-status"
 
 class MountsTestCase(unittest.TestCase):
     """A temp dir per test (self.tmp, self.path()) and any number of mounts
-    made in it with self.mount(). tearDown stops them newest first, so a
+    made in it with self.mount(). Its cleanup stops them newest first, so a
     daemon error fails the test that caused it, and removes everything
-    even when a stop fails. Subclasses set TMP_PREFIX and may wrap mount()
+    even when a stop fails; it is registered in setUp (addCleanup), so it
+    also runs when a subclass's setUp fails after this one. Subclasses set TMP_PREFIX and may wrap mount()
     to give every mount of the file the same rules or environment."""
 
     TMP_PREFIX = "crrfs-"
@@ -573,8 +574,9 @@ class MountsTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix=self.TMP_PREFIX)
         self.mounts = []
+        self.addCleanup(self._clean_mounts)
 
-    def tearDown(self):
+    def _clean_mounts(self):
         try:
             for m in reversed(self.mounts):
                 if m.proc is not None:
@@ -588,8 +590,8 @@ class MountsTestCase(unittest.TestCase):
         return os.path.join(self.tmp, *p)
 
     def mount(self, start=True, **kw):
-        """A Mount(**kw) that tearDown cleans up, started unless start is
-        False."""
+        """A Mount(**kw) cleaned up after the test, started unless start
+        is False."""
         m = Mount(**kw)
         self.mounts.append(m)
         if start:
