@@ -83,15 +83,20 @@ static int s3_check(struct remote *base, char *why, size_t whylen)
 	return 0;
 }
 
-/* The bucket's versioning status into status, or why it is unknown. */
-static void versioning_now(struct remote_s3 *r, char *status, size_t len)
+/*
+ * The bucket's versioning status into status, or why it is unknown; the
+ * query's result (-EAGAIN: the server could not be reached).
+ */
+static int versioning_now(struct remote_s3 *r, char *status, size_t len)
 {
 	char st[16], sub[160];
+	int rc = s3_get_bucket_versioning(r->c, st, sub, sizeof(sub));
 
-	if (s3_get_bucket_versioning(r->c, st, sub, sizeof(sub)))
+	if (rc)
 		snprintf(status, len, "unknown (cannot ask: %.160s)", sub);
 	else
 		snprintf(status, len, "%s", st[0] ? st : "off");
+	return rc;
 }
 
 int remote_s3_versioned(struct remote_s3 *r, const struct remote_obj *o,
@@ -111,17 +116,27 @@ int remote_s3_versioned(struct remote_s3 *r, const struct remote_obj *o,
 	return -EPROTO;
 }
 
-/* Before a ship once a write came back unversioned: is it Enabled now? */
+/*
+ * Before a ship once a write came back unversioned: is it Enabled now?
+ * A question that cannot reach the server is an outage (-EAGAIN: the
+ * ship is retried), not a reason to fail the version for good.
+ */
 static int versioning_back(struct remote_s3 *r, char *why, size_t whylen)
 {
 	char status[200];
+	int rc;
 
 	if (!atomic_load(&r->unversioned))
 		return 0;
-	versioning_now(r, status, sizeof(status));
-	if (!strcmp(status, "Enabled")) {
+	rc = versioning_now(r, status, sizeof(status));
+	if (!rc && !strcmp(status, "Enabled")) {
 		atomic_store(&r->unversioned, false);
 		return 0;
+	}
+	if (rc == -EAGAIN) {
+		snprintf(why, whylen, "destination '%s': bucket '%s' versioning "
+			 "is %s", r->base.name, r->bucket, status);
+		return rc;
 	}
 	snprintf(why, whylen, "destination '%s': bucket '%s' versioning is %s;"
 		 " not shipped, as it would replace the bucket's history (enable "

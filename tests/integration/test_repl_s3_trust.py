@@ -99,6 +99,31 @@ class S3Trust(h.MountsTestCase):
         h.write_file(m.p("again"), b"versioned")
         h.wait_status(m.p("again"), "COMPLETED")
 
+    def test_outage_while_unversioned_is_retried(self):
+        """Once a write came back unversioned, each ship asks for the
+        bucket's versioning first; a server it cannot reach then is an
+        outage to wait out, not a reason to fail the version."""
+        b = self.bucket()
+        m = self.mount(b, expect_errors=True)
+        self.versioning(b, "Suspended")
+        h.write_file(m.p("small"), b"after suspend")
+        h.wait_status(m.p("small"), "FAILED")
+        RGW.outage()
+        try:
+            h.write_file(m.p("k"), b"during the outage")
+            h.wait_for(lambda: re.search(r"destination 's3' unreachable",
+                                         m.log_text()),
+                       "the outage in the log")
+            self.assertNotEqual(h.repl_status(m.p("k")), "FAILED")
+        finally:
+            RGW.back()
+        # back, but still Suspended until the line below: the retry may
+        # fail k for that reason, which resync --failed then ships
+        self.versioning(b, "Enabled")
+        rc, out, err = h.crrfs("resync", m.store, "--failed")
+        self.assertIn(rc, (0, 1), out + err)
+        h.wait_status(m.p("k"), "COMPLETED", timeout=180)
+
     def test_outage_logged_once_each_way(self):
         b = self.bucket()
         m = self.mount(b, expect_errors=True)
