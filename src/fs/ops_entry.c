@@ -364,8 +364,11 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	int rc = -EINVAL;
 
 	if (node_type(n) == STORE_T_SYMLINK && (n->kind == NODE_LIVE ||
-					   n->kind == NODE_VENTRY))
+					   n->kind == NODE_VENTRY)) {
+		pthread_rwlock_rdlock(&fs->rename_lock);
 		rc = store_readlink(fs->st, node_oid(n), n->vseq, &target);
+		pthread_rwlock_unlock(&fs->rename_lock);
+	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -407,10 +410,12 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = unlink_version(fs, p, name, &changed);
 	} else {
 		rc = check_new(fs, p, name);
+		pthread_rwlock_rdlock(&fs->rename_lock);
 		if (!rc)
 			rc = store_unlink(fs->st, node_oid(p), name, &oid);
 		if (!rc)
 			node_detach(&fs->nt, oid);
+		pthread_rwlock_unlock(&fs->rename_lock);
 	}
 	if (changed)
 		fs_inval_oid(fs, changed);
@@ -424,10 +429,12 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t oid = 0;
 	int rc = check_new(fs, p, name);
 
+	pthread_rwlock_rdlock(&fs->rename_lock);	/* a store call by oid */
 	if (!rc)
 		rc = store_rmdir(fs->st, node_oid(p), name, &oid);
 	if (!rc)
 		node_detach(&fs->nt, oid);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	fuse_reply_err(req, -rc);
 }
 

@@ -92,11 +92,13 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	gid_t groups[CALLER_GROUPS_MAX];
 	int rc;
 
+	pthread_rwlock_rdlock(&fs->rename_lock);	/* a store call by oid */
 	fs_vnode(fs_node(req, ino), &vn);
 	rc = fs->o->read_only ? -EROFS :
 		versions_setxattr(fs->st, &vn,
 				  caller(req, &vn, name, &c, groups), name,
 				  value, size, flags, &eff);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (eff.changed_oid)
 		fs_inval_oid(fs, eff.changed_oid);
 	fuse_reply_err(req, -rc);
@@ -111,11 +113,13 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	gid_t groups[CALLER_GROUPS_MAX];
 	int rc;
 
+	pthread_rwlock_rdlock(&fs->rename_lock);	/* a store call by oid */
 	fs_vnode(fs_node(req, ino), &vn);
 	rc = fs->o->read_only ? -EROFS :
 		versions_removexattr(fs->st, &vn,
 				     caller(req, &vn, name, &c, groups), name,
 				     fs->o->allow_purge, &eff);
+	pthread_rwlock_unlock(&fs->rename_lock);
 	if (eff.changed_oid)
 		fs_inval_oid(fs, eff.changed_oid);
 	fuse_reply_err(req, -rc);

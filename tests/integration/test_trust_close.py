@@ -153,6 +153,53 @@ class RenameStorm(h.MountTestCase):
         self._no_ghosts(["d"])
         self._check_store(done, ["d/f", "d/g"])
 
+    def test_xattr_and_unlink_during_folder_rename(self):
+        """Setting a tag through an open descriptor, and making and
+        unlinking files through a descriptor of their folder, while that
+        folder is renamed back and forth: the descriptors' files are there
+        all along, so none of it may fail as if they were not."""
+        os.mkdir(self.m.p("C"))
+        h.write_file(self.m.p("C", "f"), b"tagged\n")
+        fd = os.open(self.m.p("C", "f"), os.O_RDONLY)
+        dfd = os.open(self.m.p("C"), os.O_RDONLY | os.O_DIRECTORY)
+        stop = threading.Event()
+        errors = []
+
+        def renamer():
+            k = 0
+            while not stop.is_set():
+                src, dst = ("C", "Cx") if k % 2 == 0 else ("Cx", "C")
+                os.rename(self.m.p(src), self.m.p(dst))
+                k += 1
+
+        t = threading.Thread(target=renamer)
+        t.start()
+        i = 0
+        try:
+            deadline = time.monotonic() + STORM_SECONDS
+            while time.monotonic() < deadline and not errors:
+                step = "setxattr"
+                try:
+                    os.setxattr(fd, "user.crrfs.tag.n", b"%d" % i)
+                    step = "create"
+                    os.close(os.open("g%d" % i, os.O_WRONLY | os.O_CREAT,
+                                     0o644, dir_fd=dfd))
+                    step = "unlink"
+                    os.unlink("g%d" % i, dir_fd=dfd)
+                except OSError as e:
+                    errors.append((step, i, e))
+                i += 1
+        finally:
+            stop.set()
+            t.join(60)
+            os.close(fd)
+            os.close(dfd)
+        self.assertEqual(errors, [])
+        self.assertGreater(i, 20, "the loop hardly ran")
+        d = "C" if os.path.isdir(self.m.p("C")) else "Cx"
+        self.assertEqual(os.getxattr(self.m.p(d, "f"), "user.crrfs.tag.n"),
+                         b"%d" % (i - 1))
+        self.assertEqual(sorted(os.listdir(self.m.p(d))), ["f"])
 
 class LastClose(h.MountTestCase):
     """Each close(2) of a dup'd or inherited descriptor flushes; only the
